@@ -1,0 +1,64 @@
+// A model ready to run on one backend: its weights uploaded, its activation workspace, its paged KV cache
+// and its batch uploader. Generation, perplexity and the server's scheduler drive it one step at a time.
+//
+// Contract: Model does not own the Backend, which must outlive it. A Model is used by one thread at a
+// time (the engine thread that owns the backend); its KV block pool may be read from any thread.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/backend.h"
+#include "engine/batch.h"
+#include "engine/host_model.h"
+#include "engine/kv_cache.h"
+#include "engine/model_weights.h"
+#include "engine/workspace.h"
+
+namespace nibble {
+
+struct ModelOptions {
+  int32_t max_step_tokens = 2048;  // tokens one step may run (a prefill longer than this is chunked)
+  int32_t max_seqs = 64;           // sequences one step may run
+  int32_t max_context = 0;         // longest sequence; 0: the model's max_position_embeddings
+  int32_t kv_block_size = 16;      // tokens per KV block
+  int32_t kv_blocks = 0;           // blocks in the KV cache; 0: enough for max_seqs full-length sequences
+};
+
+class Model {
+ public:
+  static absl::StatusOr<std::unique_ptr<Model>> Create(Backend& backend, const HostModel& host,
+                                                       const ModelOptions& options);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelOptions& options() const { return options_; }
+  Backend& backend() const { return *backend_; }
+  const KvCache& kv_cache() const { return cache_; }
+  const std::shared_ptr<KvBlockPool>& kv_pool() const { return cache_.pool(); }
+  size_t weight_bytes() const { return weights_.bytes(); }
+
+  // Runs one step: checks the batch (token ids in the vocabulary, block ids in the cache, sizes within the
+  // options), uploads it and runs the forward pass. Returns fp32 logits [R, V] in backend memory, valid
+  // until the next call.
+  absl::StatusOr<Tensor> Forward(const StepBatch& batch);
+  // Forward, then one sampled token per logit row (requests in logit-row order).
+  absl::StatusOr<std::vector<SampledToken>> ForwardAndSample(const StepBatch& batch,
+                                                             std::span<const SamplingRequest> requests);
+
+ private:
+  Model(Backend& backend, ModelConfig config, ModelOptions options, ModelWeights weights, Workspace workspace,
+        KvCache cache, BatchUploader uploader);
+  absl::Status Validate(const StepBatch& batch) const;
+
+  Backend* backend_;
+  ModelConfig config_;
+  ModelOptions options_;
+  ModelWeights weights_;
+  Workspace workspace_;
+  KvCache cache_;
+  BatchUploader uploader_;
+};
+
+}  // namespace nibble

@@ -1,0 +1,48 @@
+// Turning logits into the next token: penalties, temperature, top-k, top-p, min-p, seeded randomness,
+// and log-probabilities.
+//
+// The algorithm is defined once here (SampleFromLogits, used by the CPU backend) and the CUDA backend
+// implements the same steps on the GPU; both draw their random number from CounterUniform(seed, step), so
+// a seeded request repeats exactly on one backend. Pure functions: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace nibble {
+
+struct SamplingParams {
+  float temperature = 1.0f;         // 0: greedy (argmax, lowest id on ties)
+  int32_t top_k = 0;                // keep the k most likely tokens; 0: all
+  float top_p = 1.0f;               // keep the smallest set whose probability reaches top_p; (0, 1]
+  float min_p = 0.0f;               // drop tokens below min_p * (probability of the most likely); [0, 1]
+  float repetition_penalty = 1.0f;  // > 0; divides positive / multiplies negative logits of seen tokens
+  float presence_penalty = 0.0f;    // subtracted once from the logit of every generated token
+  float frequency_penalty = 0.0f;   // subtracted per occurrence among generated tokens
+  uint64_t seed = 0;
+  int32_t num_logprobs = 0;  // most likely alternatives to report with each token (0..kMaxLogprobs)
+};
+inline constexpr int32_t kMaxLogprobs = 20;
+
+struct SamplingRequest {
+  const SamplingParams* params = nullptr;
+  uint64_t step = 0;                        // tokens this sequence has sampled so far (the RNG counter)
+  std::span<const int32_t> prompt_tokens;   // for the repetition penalty
+  std::span<const int32_t> output_tokens;   // for all three penalties
+};
+
+struct SampledToken {
+  int32_t token = -1;
+  float logprob = 0.0f;  // log-softmax of the raw logits (before penalties and temperature)
+  std::vector<std::pair<int32_t, float>> top_logprobs;  // num_logprobs most likely (token, logprob)
+};
+
+// A uniform number in [0, 1) from a counter-based generator (splitmix64 of seed and step).
+float CounterUniform(uint64_t seed, uint64_t step);
+
+// Samples one token from `logits` (fp32 [vocab], modified in place by penalties and temperature).
+SampledToken SampleFromLogits(std::span<float> logits, const SamplingRequest& request);
+
+}  // namespace nibble
