@@ -1,0 +1,227 @@
+// The CPU backend's ops against naive double-precision computations written here from their definitions.
+#include "engine/cpu/cpu_backend.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace nibble {
+namespace {
+
+std::vector<float> Random(size_t count, std::mt19937& rng, float scale = 1.0f) {
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> values(count);
+  for (float& v : values) v = normal(rng);
+  return values;
+}
+
+Tensor View(std::vector<float>& values, Shape shape) { return Tensor{values.data(), DType::kF32, shape}; }
+
+void ExpectNear(const std::vector<float>& got, const std::vector<double>& want, double tolerance) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], tolerance * (1 + std::abs(want[i]))) << i;
+}
+
+class CpuBackendTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Backend> backend_ = MakeCpuBackend();
+  std::mt19937 rng_{42};
+};
+
+TEST_F(CpuBackendTest, LinearWithBiasMatchesDefinition) {
+  const int64_t t = 3, in = 37, out = 11;
+  std::vector<float> x = Random(t * in, rng_), w = Random(out * in, rng_), b = Random(out, rng_);
+  HostLinear linear;
+  linear.in_features = in;
+  linear.out_features = out;
+  linear.weight = HostTensor::FromFloats(w, Shape{out, in});
+  linear.bias = HostTensor::FromFloats(b, Shape{out});
+  auto weights = backend_->UploadLinear(linear);
+  ASSERT_TRUE(weights.ok());
+  std::vector<float> y(t * out, NAN);
+  ASSERT_TRUE(backend_->Linear(**weights, View(x, {t, in}), View(y, {t, out})).ok());
+  std::vector<double> want(t * out);
+  for (int64_t i = 0; i < t; ++i) {
+    for (int64_t n = 0; n < out; ++n) {
+      double sum = b[n];
+      for (int64_t k = 0; k < in; ++k) sum += double(x[i * in + k]) * w[n * in + k];
+      want[i * out + n] = sum;
+    }
+  }
+  ExpectNear(y, want, 1e-5);
+}
+
+TEST_F(CpuBackendTest, AwqLinearDequantizesOnTheFly) {
+  const int64_t in = 80, out = 12, t = 2;
+  const int group = 32;  // groups of 32, 32, 16
+  const int64_t groups = 3;
+  std::uniform_int_distribution<int> code(0, 15);
+  std::vector<int> q(in * out), z(groups * out);
+  for (int& v : q) v = code(rng_);
+  for (int& v : z) v = code(rng_);
+  std::vector<float> s(groups * out);
+  for (float& v : s) v = HalfToFloat(FloatToHalf(0.01f + 0.001f * code(rng_)));
+  // Pack by the documented order: nibble i of word j holds column 8j + {0,2,4,6,1,3,5,7}[i].
+  auto pack = [](const std::vector<int>& codes, int64_t rows, int64_t cols) {
+    const int64_t words = (cols + 7) / 8;
+    std::vector<std::byte> bytes(rows * words * 4);
+    auto* out = reinterpret_cast<uint32_t*>(bytes.data());
+    const int order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < words; ++j)
+        for (int i = 0; i < 8; ++i)
+          if (8 * j + order[i] < cols) out[r * words + j] |= uint32_t(codes[r * cols + 8 * j + order[i]]) << (4 * i);
+    return HostTensor::FromBytes(std::move(bytes), DType::kI32, Shape{rows, words});
+  };
+  AwqWeight awq;
+  awq.group_size = group;
+  awq.qweight = pack(q, in, out);
+  awq.qzeros = pack(z, groups, out);
+  std::vector<std::byte> scale_bytes(s.size() * 2);
+  ConvertFromFloat(s, DType::kF16, scale_bytes.data());
+  awq.scales = HostTensor::FromBytes(std::move(scale_bytes), DType::kF16, Shape{groups, out});
+  HostLinear linear;
+  linear.in_features = in;
+  linear.out_features = out;
+  linear.weight = awq;
+  auto weights = backend_->UploadLinear(linear);
+  ASSERT_TRUE(weights.ok());
+  std::vector<float> x = Random(t * in, rng_);
+  std::vector<float> y(t * out, NAN);
+  ASSERT_TRUE(backend_->Linear(**weights, View(x, {t, in}), View(y, {t, out})).ok());
+  std::vector<double> want(t * out, 0.0);
+  for (int64_t i = 0; i < t; ++i)
+    for (int64_t n = 0; n < out; ++n)
+      for (int64_t k = 0; k < in; ++k)
+        want[i * out + n] += double(x[i * in + k]) * (q[k * out + n] - z[(k / group) * out + n]) * s[(k / group) * out + n];
+  ExpectNear(y, want, 1e-5);
+}
+
+TEST_F(CpuBackendTest, AddRmsNormAddsThenNormalises) {
+  const int64_t t = 2, d = 10;
+  std::vector<float> residual = Random(t * d, rng_), delta = Random(t * d, rng_), weight = Random(d, rng_);
+  std::vector<float> out(t * d, NAN);
+  const std::vector<float> original = residual;
+  ASSERT_TRUE(backend_->AddRmsNorm(View(residual, {t, d}), View(delta, {t, d}), View(weight, {d}), 1e-5f,
+                                   View(out, {t, d})).ok());
+  std::vector<double> want(t * d);
+  for (int64_t i = 0; i < t; ++i) {
+    double ss = 0;
+    for (int64_t j = 0; j < d; ++j) {
+      const double v = double(original[i * d + j]) + delta[i * d + j];
+      EXPECT_NEAR(residual[i * d + j], v, 1e-6);
+      ss += v * v;
+    }
+    const double inv = 1.0 / std::sqrt(ss / d + 1e-5);
+    for (int64_t j = 0; j < d; ++j) want[i * d + j] = (double(original[i * d + j]) + delta[i * d + j]) * inv * weight[j];
+  }
+  ExpectNear(out, want, 1e-5);
+}
+
+TEST_F(CpuBackendTest, RopeRotatesPairsHalfApart) {
+  const AttentionShape shape{2, 1, 8};  // q heads 2, kv heads 1: rows of (2 + 2) * 8
+  const int64_t t = 2, width = 32;
+  std::vector<float> qkv = Random(t * width, rng_);
+  const std::vector<float> original = qkv;
+  std::vector<int32_t> positions = {0, 5};
+  std::vector<float> inv_freq = {1.0f, 0.1f, 0.01f, 0.001f};
+  ASSERT_TRUE(backend_->Rope(View(qkv, {t, width}), Tensor{positions.data(), DType::kI32, Shape{t}},
+                             View(inv_freq, {4}), shape).ok());
+  for (int64_t i = 0; i < t; ++i) {
+    for (int h = 0; h < 4; ++h) {  // 2 q heads and 1 k head are rotated; v (head 3) is untouched
+      for (int j = 0; j < 4; ++j) {
+        const size_t a = i * width + h * 8 + j, b = a + 4;
+        if (h == 3) {
+          EXPECT_EQ(qkv[a], original[a]);
+          continue;
+        }
+        const double angle = positions[i] * double(inv_freq[j]);
+        EXPECT_NEAR(qkv[a], original[a] * std::cos(angle) - original[b] * std::sin(angle), 1e-5);
+        EXPECT_NEAR(qkv[b], original[b] * std::cos(angle) + original[a] * std::sin(angle), 1e-5);
+      }
+    }
+  }
+}
+
+TEST_F(CpuBackendTest, PagedAttentionMatchesDenseCausalAttention) {
+  // Two sequences with grouped-query attention (4 q heads share 2 kv heads), scattered blocks of 4 tokens.
+  const AttentionShape shape{4, 2, 8};
+  const int64_t width = (4 + 2 * 2) * 8;
+  ModelConfig config;
+  config.num_kv_heads = 2;
+  config.head_dim = 8;
+  auto cache = KvCache::Create(*backend_, config, 1, 8, 4);
+  ASSERT_TRUE(cache.ok());
+  const std::vector<int32_t> lengths = {6, 3};
+  const std::vector<std::vector<int32_t>> blocks = {{5, 1}, {6}};
+  StepBatch step;
+  std::vector<std::vector<int32_t>> tokens(2);
+  for (int b = 0; b < 2; ++b) {
+    tokens[b].assign(lengths[b], 0);
+    step.AddSequence(tokens[b], 0, blocks[b], StepBatch::Logits::kNone);
+  }
+  auto uploader = BatchUploader::Create(*backend_, BatchLimits{16, 4, 4, 4});
+  ASSERT_TRUE(uploader.ok());
+  auto batch = uploader->Upload(step);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  const int64_t t = 9;
+  std::vector<float> qkv = Random(t * width, rng_);
+  std::vector<float> out(t * 32, NAN);
+  ASSERT_TRUE(backend_->Attention(View(qkv, {t, width}), cache->layer(0), *batch, shape, View(out, {t, 32})).ok());
+
+  std::vector<double> want(t * 32, 0.0);
+  for (int b = 0, start = 0; b < 2; start += lengths[b], ++b) {
+    for (int i = 0; i < lengths[b]; ++i) {
+      for (int h = 0; h < 4; ++h) {
+        const int kv = h / 2;
+        std::vector<double> scores(i + 1);
+        double max = -INFINITY, sum = 0;
+        for (int p = 0; p <= i; ++p) {
+          double dot = 0;
+          for (int d = 0; d < 8; ++d) dot += double(qkv[(start + i) * width + h * 8 + d]) * qkv[(start + p) * width + 32 + kv * 8 + d];
+          scores[p] = dot / std::sqrt(8.0);
+          max = std::max(max, scores[p]);
+        }
+        for (double& s : scores) sum += (s = std::exp(s - max));
+        for (int p = 0; p <= i; ++p)
+          for (int d = 0; d < 8; ++d)
+            want[(start + i) * 32 + h * 8 + d] += scores[p] / sum * qkv[(start + p) * width + 48 + kv * 8 + d];
+      }
+    }
+  }
+  ExpectNear(out, want, 1e-5);
+}
+
+TEST_F(CpuBackendTest, SiluMulAndGatherRows) {
+  std::vector<float> gate_up = {1.0f, -2.0f, 3.0f, 0.5f};  // one row: gate (1, -2), up (3, 0.5)
+  std::vector<float> act(2, NAN);
+  ASSERT_TRUE(backend_->SiluMul(View(gate_up, {1, 4}), View(act, {1, 2})).ok());
+  EXPECT_NEAR(act[0], 1.0 / (1 + std::exp(-1.0)) * 3.0, 1e-6);
+  EXPECT_NEAR(act[1], -2.0 / (1 + std::exp(2.0)) * 0.5, 1e-6);
+  std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  std::vector<int32_t> rows = {2, 0};
+  std::vector<float> out(4, NAN);
+  ASSERT_TRUE(backend_->GatherRows(View(x, {3, 2}), Tensor{rows.data(), DType::kI32, Shape{2}}, View(out, {2, 2})).ok());
+  EXPECT_EQ(out, (std::vector<float>{5, 6, 1, 2}));
+}
+
+TEST_F(CpuBackendTest, BadShapesAreErrorsNotCrashes) {
+  std::vector<float> x(6), y(6);
+  HostLinear linear;
+  linear.in_features = 4;
+  linear.out_features = 2;
+  linear.weight = HostTensor::FromFloats(std::vector<float>(8), Shape{2, 4});
+  auto weights = backend_->UploadLinear(linear);
+  ASSERT_TRUE(weights.ok());
+  const auto status = backend_->Linear(**weights, View(x, {2, 3}), View(y, {2, 2}));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("Linear"), absl::string_view::npos);
+  std::vector<int32_t> ids = {9};
+  std::vector<float> table(8), out(2);
+  EXPECT_EQ(backend_->Embedding(View(table, {4, 2}), Tensor{ids.data(), DType::kI32, Shape{1}}, View(out, {1, 2})).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace nibble
