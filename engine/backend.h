@@ -95,15 +95,15 @@ class Backend {
                                   const Tensor& out) = 0;
   // y = x W^T + b. x [T, in] activation dtype; y [T, out] activation dtype or fp32.
   virtual absl::Status Linear(const LinearWeights& weights, const Tensor& x, const Tensor& y) = 0;
-  // Rotate-half RoPE in place on the q and k parts of qkv [T, (H + 2K) * Dh] at `positions` (i32 [T]),
-  // with inverse frequencies inv_freq (fp32 [Dh / 2], llama3 scaling already applied).
-  virtual absl::Status Rope(const Tensor& qkv, const Tensor& positions, const Tensor& inv_freq,
-                            const AttentionShape& shape) = 0;
-  // Writes k and v of every token of qkv into `cache` at its position (through the batch's block tables),
-  // then computes causal softmax(q k^T / sqrt(Dh)) v for every token over its sequence's positions
-  // 0..position. qkv [T, (H + 2K) * Dh]; out [T, H * Dh].
-  virtual absl::Status Attention(const Tensor& qkv, const KvLayer& cache, const DeviceBatch& batch,
-                                 const AttentionShape& shape, const Tensor& out) = 0;
+  // Attention over the paged cache, for every token of the step:
+  //   1. rotate-half RoPE on the q and k heads of qkv, in place, at each token's position (inv_freq: fp32
+  //      [Dh / 2] inverse frequencies, llama3 scaling already applied);
+  //   2. store each token's k and v in `cache` at its position (through the batch's block tables);
+  //   3. out = causal softmax(q k^T / sqrt(Dh)) v over the sequence's positions 0..position, query head h
+  //      reading KV head h / (H / K).
+  // qkv [T, (H + 2K) * Dh] (q heads, then k heads, then v heads); out [T, H * Dh].
+  virtual absl::Status Attention(const Tensor& qkv, const Tensor& inv_freq, const KvLayer& cache,
+                                 const DeviceBatch& batch, const AttentionShape& shape, const Tensor& out) = 0;
   // out = silu(gate) * up with gate_up [T, 2F] holding gate in columns [0, F) and up in [F, 2F); out [T, F].
   virtual absl::Status SiluMul(const Tensor& gate_up, const Tensor& out) = 0;
   // out[r] = x[rows[r]]. x [T, D], rows i32 [R], out [R, D].

@@ -36,15 +36,13 @@ absl::Status AttentionSubblock(Backend& backend, const ModelConfig& config, cons
   const Tensor qkv = ws.qkv(tokens);
   NIBBLE_RETURN_IF_ERROR(backend.Linear(*layer.qkv, normed, qkv));
 
-  // 2. Rotate q and k by their positions (rotate-half RoPE), in place.
-  NIBBLE_RETURN_IF_ERROR(backend.Rope(qkv, batch.positions, rope_inv_freq, shape));
-
-  // 3. Store k and v in the paged cache, then attend causally over each sequence: attention [T, H * Dh].
+  // 2. Rotate q and k by their positions (RoPE), store k and v in the paged cache, and attend causally
+  //    over each sequence: attention [T, H * Dh].
   const Tensor attention = ws.attention(tokens);
-  NIBBLE_RETURN_IF_ERROR(backend.Attention(qkv, cache, batch, shape, attention));
+  NIBBLE_RETURN_IF_ERROR(backend.Attention(qkv, rope_inv_freq, cache, batch, shape, attention));
   NIBBLE_RETURN_IF_ERROR(Trace(tracer, TracePoint::kOInput, attention));
 
-  // 4. Project the heads back to the hidden size: out [T, D].
+  // 3. Project the heads back to the hidden size: out [T, D].
   NIBBLE_RETURN_IF_ERROR(backend.Linear(*layer.o, attention, out));
   return Trace(tracer, TracePoint::kAttentionOutput, out);
 }

@@ -222,8 +222,56 @@ class CpuBackend : public Backend {
     return absl::OkStatus();
   }
 
-  absl::Status Rope(const Tensor& qkv, const Tensor& positions, const Tensor& inv_freq,
-                    const AttentionShape& shape) override {
+  absl::Status Attention(const Tensor& qkv, const Tensor& inv_freq, const KvLayer& cache, const DeviceBatch& batch,
+                         const AttentionShape& shape, const Tensor& out) override {
+    NIBBLE_RETURN_IF_ERROR(Rope(qkv, batch.positions, inv_freq, shape));
+    return AttendWithCache(qkv, cache, batch, shape, out);
+  }
+
+  absl::Status SiluMul(const Tensor& gate_up, const Tensor& out) override {
+    NIBBLE_RETURN_IF_ERROR(CheckF32("SiluMul", "gate_up", gate_up));
+    const int64_t f = out.cols();
+    NIBBLE_RETURN_IF_ERROR(CheckShape("SiluMul", "gate_up", gate_up, out.rows(), 2 * f));
+    for (int64_t t = 0; t < out.rows(); ++t) {
+      const float* gate = gate_up.as<float>() + t * 2 * f;
+      const float* up = gate + f;
+      float* o = out.as<float>() + t * f;
+      for (int64_t i = 0; i < f; ++i) {
+        float value = gate[i];
+        value *= 1.0f / (1.0f + std::exp(-value));
+        o[i] = value * up[i];
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) override {
+    NIBBLE_RETURN_IF_ERROR(CheckF32("GatherRows", "x", x));
+    NIBBLE_RETURN_IF_ERROR(CheckShape("GatherRows", "out", out, rows.numel(), x.cols()));
+    for (int64_t r = 0; r < rows.numel(); ++r) {
+      const int32_t row = rows.as<int32_t>()[r];
+      if (row < 0 || row >= x.rows()) return absl::InvalidArgumentError("cpu GatherRows: row out of range");
+      std::memcpy(out.as<float>() + r * x.cols(), x.as<float>() + row * x.cols(), x.cols() * sizeof(float));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Sample(const Tensor& logits, std::span<const SamplingRequest> requests,
+                      std::span<SampledToken> out) override {
+    NIBBLE_RETURN_IF_ERROR(CheckF32("Sample", "logits", logits));
+    if (static_cast<int64_t>(requests.size()) != logits.rows() || out.size() != requests.size()) {
+      return absl::InvalidArgumentError("cpu Sample: one request and one output per logits row");
+    }
+    for (size_t r = 0; r < requests.size(); ++r) {
+      std::span<float> row(logits.as<float>() + r * logits.cols(), static_cast<size_t>(logits.cols()));
+      out[r] = SampleFromLogits(row, requests[r]);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // Rotate-half RoPE in place on the q and k heads of qkv (run.c's rotation, pairs half a head apart).
+  absl::Status Rope(const Tensor& qkv, const Tensor& positions, const Tensor& inv_freq, const AttentionShape& shape) {
     NIBBLE_RETURN_IF_ERROR(CheckF32("Rope", "qkv", qkv));
     const int64_t width = static_cast<int64_t>(shape.num_heads + 2 * shape.num_kv_heads) * shape.head_dim;
     NIBBLE_RETURN_IF_ERROR(CheckShape("Rope", "qkv", qkv, positions.numel(), width));
@@ -248,8 +296,9 @@ class CpuBackend : public Backend {
     return absl::OkStatus();
   }
 
-  absl::Status Attention(const Tensor& qkv, const KvLayer& cache, const DeviceBatch& batch,
-                         const AttentionShape& shape, const Tensor& out) override {
+  // Stores k and v of every token in the cache, then attends (run.c's loop order).
+  absl::Status AttendWithCache(const Tensor& qkv, const KvLayer& cache, const DeviceBatch& batch,
+                               const AttentionShape& shape, const Tensor& out) {
     NIBBLE_RETURN_IF_ERROR(CheckF32("Attention", "qkv", qkv));
     NIBBLE_RETURN_IF_ERROR(CheckF32("Attention", "k cache", cache.k));
     const int dh = shape.head_dim;
@@ -307,48 +356,7 @@ class CpuBackend : public Backend {
     return absl::OkStatus();
   }
 
-  absl::Status SiluMul(const Tensor& gate_up, const Tensor& out) override {
-    NIBBLE_RETURN_IF_ERROR(CheckF32("SiluMul", "gate_up", gate_up));
-    const int64_t f = out.cols();
-    NIBBLE_RETURN_IF_ERROR(CheckShape("SiluMul", "gate_up", gate_up, out.rows(), 2 * f));
-    for (int64_t t = 0; t < out.rows(); ++t) {
-      const float* gate = gate_up.as<float>() + t * 2 * f;
-      const float* up = gate + f;
-      float* o = out.as<float>() + t * f;
-      for (int64_t i = 0; i < f; ++i) {
-        float value = gate[i];
-        value *= 1.0f / (1.0f + std::exp(-value));
-        o[i] = value * up[i];
-      }
-    }
-    return absl::OkStatus();
-  }
 
-  absl::Status GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) override {
-    NIBBLE_RETURN_IF_ERROR(CheckF32("GatherRows", "x", x));
-    NIBBLE_RETURN_IF_ERROR(CheckShape("GatherRows", "out", out, rows.numel(), x.cols()));
-    for (int64_t r = 0; r < rows.numel(); ++r) {
-      const int32_t row = rows.as<int32_t>()[r];
-      if (row < 0 || row >= x.rows()) return absl::InvalidArgumentError("cpu GatherRows: row out of range");
-      std::memcpy(out.as<float>() + r * x.cols(), x.as<float>() + row * x.cols(), x.cols() * sizeof(float));
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Sample(const Tensor& logits, std::span<const SamplingRequest> requests,
-                      std::span<SampledToken> out) override {
-    NIBBLE_RETURN_IF_ERROR(CheckF32("Sample", "logits", logits));
-    if (static_cast<int64_t>(requests.size()) != logits.rows() || out.size() != requests.size()) {
-      return absl::InvalidArgumentError("cpu Sample: one request and one output per logits row");
-    }
-    for (size_t r = 0; r < requests.size(); ++r) {
-      std::span<float> row(logits.as<float>() + r * logits.cols(), static_cast<size_t>(logits.cols()));
-      out[r] = SampleFromLogits(row, requests[r]);
-    }
-    return absl::OkStatus();
-  }
-
- private:
   // run.c's rmsnorm: o[j] = weight[j] * (x[j] / sqrt(mean(x^2) + eps)).
   static void NormRow(const float* x, const Tensor& weight, float eps, float* out) {
     const int64_t dim = weight.numel();

@@ -119,15 +119,29 @@ TEST_F(CpuBackendTest, AddRmsNormAddsThenNormalises) {
   ExpectNear(out, want, 1e-5);
 }
 
-TEST_F(CpuBackendTest, RopeRotatesPairsHalfApart) {
-  const AttentionShape shape{2, 1, 8};  // q heads 2, kv heads 1: rows of (2 + 2) * 8
+TEST_F(CpuBackendTest, AttentionRotatesQAndKPairsHalfApart) {
+  // One sequence of two tokens at positions 0 and 1, 2 q heads and 1 kv head of size 8. After the op,
+  // qkv holds the rotated q and k (v untouched) and the cache holds the rotated k.
+  const AttentionShape shape{2, 1, 8};
   const int64_t t = 2, width = 32;
   std::vector<float> qkv = Random(t * width, rng_);
   const std::vector<float> original = qkv;
-  std::vector<int32_t> positions = {0, 5};
   std::vector<float> inv_freq = {1.0f, 0.1f, 0.01f, 0.001f};
-  ASSERT_TRUE(backend_->Rope(View(qkv, {t, width}), Tensor{positions.data(), DType::kI32, Shape{t}},
-                             View(inv_freq, {4}), shape).ok());
+  ModelConfig config;
+  config.num_kv_heads = 1;
+  config.head_dim = 8;
+  auto cache = KvCache::Create(*backend_, config, 1, 1, 4);
+  ASSERT_TRUE(cache.ok());
+  StepBatch step;
+  const std::vector<int32_t> tokens = {0, 0}, blocks = {0};
+  step.AddSequence(tokens, 0, blocks, StepBatch::Logits::kNone);
+  auto uploader = BatchUploader::Create(*backend_, BatchLimits{4, 1, 1, 4});
+  ASSERT_TRUE(uploader.ok());
+  auto batch = uploader->Upload(step);
+  ASSERT_TRUE(batch.ok());
+  std::vector<float> out(t * 16, NAN);
+  ASSERT_TRUE(backend_->Attention(View(qkv, {t, width}), View(inv_freq, {4}), cache->layer(0), *batch, shape,
+                                  View(out, {t, 16})).ok());
   for (int64_t i = 0; i < t; ++i) {
     for (int h = 0; h < 4; ++h) {  // 2 q heads and 1 k head are rotated; v (head 3) is untouched
       for (int j = 0; j < 4; ++j) {
@@ -136,9 +150,10 @@ TEST_F(CpuBackendTest, RopeRotatesPairsHalfApart) {
           EXPECT_EQ(qkv[a], original[a]);
           continue;
         }
-        const double angle = positions[i] * double(inv_freq[j]);
+        const double angle = static_cast<double>(i) * inv_freq[j];
         EXPECT_NEAR(qkv[a], original[a] * std::cos(angle) - original[b] * std::sin(angle), 1e-5);
         EXPECT_NEAR(qkv[b], original[b] * std::cos(angle) + original[a] * std::sin(angle), 1e-5);
+        if (h == 2) EXPECT_EQ(cache->layer(0).k.as<float>()[i * 8 + j], qkv[a]);  // the cache holds rotated k
       }
     }
   }
@@ -168,7 +183,9 @@ TEST_F(CpuBackendTest, PagedAttentionMatchesDenseCausalAttention) {
   const int64_t t = 9;
   std::vector<float> qkv = Random(t * width, rng_);
   std::vector<float> out(t * 32, NAN);
-  ASSERT_TRUE(backend_->Attention(View(qkv, {t, width}), cache->layer(0), *batch, shape, View(out, {t, 32})).ok());
+  std::vector<float> no_rotation(4, 0.0f);  // inverse frequencies of zero: RoPE is the identity
+  ASSERT_TRUE(backend_->Attention(View(qkv, {t, width}), View(no_rotation, {4}), cache->layer(0), *batch, shape,
+                                  View(out, {t, 32})).ok());
 
   std::vector<double> want(t * 32, 0.0);
   for (int b = 0, start = 0; b < 2; start += lengths[b], ++b) {
