@@ -27,8 +27,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(BackendKind kind, int devic
   if (kind == BackendKind::kCpu || (kind == BackendKind::kAuto && !CudaAvailable())) return MakeCpuBackend();
 #ifdef NIBBLE_HAVE_CUDA
   if (!CudaAvailable()) return absl::FailedPreconditionError("backend cuda: no CUDA GPU is visible");
-  (void)device;
-  return absl::UnimplementedError("backend cuda: the CUDA backend's ops are not built yet");
+  return MakeCudaBackend(device);
 #else
   (void)device;
   return absl::FailedPreconditionError("backend cuda: this build has no CUDA backend (configure with NIBBLE_CUDA=ON)");

@@ -75,6 +75,7 @@ absl::StatusOr<DeviceBatch> BatchUploader::Upload(const StepBatch& batch) {
     return absl::InvalidArgumentError("batch: arrays disagree on the number of tokens or sequences");
   }
   int32_t max_context = 0;
+  int32_t max_new_tokens = 0;
   for (int32_t b = 0; b < seqs; ++b) {
     const int32_t context = batch.context_lens[b];
     const int64_t needed = (static_cast<int64_t>(context) + limits_.kv_block_size - 1) / limits_.kv_block_size;
@@ -89,6 +90,7 @@ absl::StatusOr<DeviceBatch> BatchUploader::Upload(const StepBatch& batch) {
                                                      " tokens exceeds the block-table width of ", width, " blocks"));
     }
     max_context = std::max(max_context, context);
+    max_new_tokens = std::max(max_new_tokens, batch.seq_starts[b + 1] - batch.seq_starts[b]);
   }
   for (int32_t row : batch.logit_rows) {
     if (row < 0 || row >= tokens) return absl::InvalidArgumentError(absl::StrCat("batch: logit row ", row, " out of range"));
@@ -116,6 +118,7 @@ absl::StatusOr<DeviceBatch> BatchUploader::Upload(const StepBatch& batch) {
   device.num_seqs = seqs;
   device.num_logit_rows = rows;
   device.max_context = max_context;
+  device.max_new_tokens = max_new_tokens;
   device.token_ids = Tensor{base + layout.token_ids, DType::kI32, Shape{tokens}};
   device.positions = Tensor{base + layout.positions, DType::kI32, Shape{tokens}};
   device.seq_starts = Tensor{base + layout.seq_starts, DType::kI32, Shape{seqs + 1}};

@@ -41,7 +41,8 @@ struct DeviceBatch {
   int32_t num_tokens = 0;
   int32_t num_seqs = 0;
   int32_t num_logit_rows = 0;
-  int32_t max_context = 0;  // largest context_len of this step
+  int32_t max_context = 0;     // largest context_len of this step
+  int32_t max_new_tokens = 0;  // most tokens one sequence brings to this step (1 in a pure decode step)
   Tensor token_ids;         // i32 [T]
   Tensor positions;         // i32 [T]
   Tensor seq_starts;        // i32 [B+1]

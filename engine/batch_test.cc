@@ -40,6 +40,7 @@ TEST(BatchUploaderTest, UploadsIntoFixedWidthBlockTables) {
   const auto device = uploader->Upload(batch);
   ASSERT_TRUE(device.ok()) << device.status();
   EXPECT_EQ(device->max_context, 5);
+  EXPECT_EQ(device->max_new_tokens, 5);
   EXPECT_EQ(HostCopy(*backend, device->block_tables), (std::vector<int32_t>{7, 2, -1}));
   EXPECT_EQ(HostCopy(*backend, device->positions), (std::vector<int32_t>{0, 1, 2, 3, 4}));
   EXPECT_EQ(HostCopy(*backend, device->logit_rows), (std::vector<int32_t>{4}));

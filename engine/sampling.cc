@@ -1,6 +1,7 @@
 #include "engine/sampling.h"
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -69,56 +70,63 @@ float CounterUniform(uint64_t seed, uint64_t step) {
 SampledToken SampleFromLogits(std::span<float> logits, const SamplingRequest& request) {
   const SamplingParams& p = *request.params;
   SampledToken result;
-  // Log-probabilities come from the raw distribution, before penalties and temperature.
+  // 1. Log-probabilities come from the raw distribution, before penalties and temperature.
   const std::vector<float> logprobs = LogSoftmax(logits);
+  // 2. Penalties.
   ApplyPenalties(logits, request);
 
   if (p.temperature <= 0.0f) {
+    // 3. Greedy.
     result.token = Argmax(logits);
   } else {
-    // Probabilities at this temperature, most likely first (ties: lower id first).
+    // 4. Probabilities at this temperature and the cutoff value of the logits.
     const float max = *std::max_element(logits.begin(), logits.end());
-    std::vector<int32_t> order(logits.size());
-    std::iota(order.begin(), order.end(), 0);
     std::vector<float> probs(logits.size());
     for (size_t i = 0; i < logits.size(); ++i) probs[i] = std::exp((logits[i] - max) / p.temperature);
-    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return probs[a] > probs[b]; });
-
-    // Keep the top-k, then the top-p nucleus, then drop what falls under min_p of the best.
-    size_t keep = order.size();
-    if (p.top_k > 0) keep = std::min(keep, static_cast<size_t>(p.top_k));
-    double total = 0.0;
-    for (size_t i = 0; i < keep; ++i) total += probs[order[i]];
+    float cutoff = -std::numeric_limits<float>::infinity();
+    if (p.top_k > 0 && static_cast<size_t>(p.top_k) < logits.size()) {
+      std::vector<float> sorted(logits.begin(), logits.end());
+      std::nth_element(sorted.begin(), sorted.begin() + (p.top_k - 1), sorted.end(), std::greater<float>());
+      cutoff = sorted[static_cast<size_t>(p.top_k - 1)];
+    }
     if (p.top_p < 1.0f) {
+      // Kept so far, most likely first; the cutoff moves up to the last one needed to reach top_p.
+      std::vector<size_t> kept;
+      double total = 0.0;
+      for (size_t i = 0; i < logits.size(); ++i) {
+        if (logits[i] >= cutoff) {
+          kept.push_back(i);
+          total += probs[i];
+        }
+      }
+      std::sort(kept.begin(), kept.end(), [&](size_t a, size_t b) { return logits[a] > logits[b]; });
       double cumulative = 0.0;
-      for (size_t i = 0; i < keep; ++i) {
-        cumulative += probs[order[i]];
-        if (cumulative >= p.top_p * total) {
-          keep = i + 1;
+      for (size_t i : kept) {
+        cumulative += probs[i];
+        if (cumulative >= static_cast<double>(p.top_p) * total) {
+          cutoff = std::max(cutoff, logits[i]);
           break;
         }
       }
     }
-    if (p.min_p > 0.0f) {
-      const float threshold = p.min_p * probs[order[0]];
-      size_t kept = 1;
-      while (kept < keep && probs[order[kept]] >= threshold) ++kept;
-      keep = kept;
-    }
+    if (p.min_p > 0.0f) cutoff = std::max(cutoff, max + p.temperature * std::log(p.min_p));
 
-    // Inverse CDF over what is kept, with this step's uniform number.
-    double kept_total = 0.0;
-    for (size_t i = 0; i < keep; ++i) kept_total += probs[order[i]];
-    const double target = static_cast<double>(CounterUniform(p.seed, request.step)) * kept_total;
-    double cumulative = 0.0;
-    result.token = order[keep - 1];
-    for (size_t i = 0; i < keep; ++i) {
-      cumulative += probs[order[i]];
-      if (target < cumulative) {
-        result.token = order[i];
-        break;
-      }
+    // 5. Inverse CDF over the kept tokens in id order.
+    double total = 0.0;
+    int32_t last_kept = Argmax(logits);
+    for (size_t i = 0; i < logits.size(); ++i) {
+      if (logits[i] >= cutoff) total += probs[i];
     }
+    const double target = static_cast<double>(CounterUniform(p.seed, request.step)) * total;
+    double cumulative = 0.0;
+    result.token = -1;
+    for (size_t i = 0; i < logits.size() && result.token < 0; ++i) {
+      if (logits[i] < cutoff) continue;
+      cumulative += probs[i];
+      last_kept = static_cast<int32_t>(i);
+      if (target < cumulative) result.token = static_cast<int32_t>(i);
+    }
+    if (result.token < 0) result.token = last_kept;  // rounding left the target at the very end
   }
 
   result.logprob = logprobs[static_cast<size_t>(result.token)];

@@ -1,9 +1,18 @@
 // Turning logits into the next token: penalties, temperature, top-k, top-p, min-p, seeded randomness,
 // and log-probabilities.
 //
-// The algorithm is defined once here (SampleFromLogits, used by the CPU backend) and the CUDA backend
-// implements the same steps on the GPU; both draw their random number from CounterUniform(seed, step), so
-// a seeded request repeats exactly on one backend. Pure functions: thread-safe.
+// The algorithm, defined once here and implemented by SampleFromLogits (the CPU backend) and by the CUDA
+// backend's sampling kernel alike:
+//   1. logprobs come from the raw logits (log-softmax before penalties and temperature);
+//   2. penalties adjust the logits w of seen tokens;
+//   3. temperature 0: the argmax of w (lowest id on ties);
+//   4. otherwise p_i = exp((w_i - max w) / T) and a cutoff value c is the largest of:
+//        top-k: the k-th largest w;  top-p: the largest v such that the tokens with w >= v (among those
+//        top-k keeps) hold at least top_p of their probability;  min-p: max w + T ln(min_p);
+//      every token with w >= c is kept (ties at the cutoff are all kept);
+//   5. with u = CounterUniform(seed, step), the token is where the running sum of kept p, in token-id order,
+//      first exceeds u times their total.
+// Sorting is never needed, and a seeded request repeats exactly on one backend. Pure functions: thread-safe.
 #pragma once
 
 #include <cstdint>

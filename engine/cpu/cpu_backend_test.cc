@@ -68,10 +68,13 @@ TEST_F(CpuBackendTest, AwqLinearDequantizesOnTheFly) {
     std::vector<std::byte> bytes(rows * words * 4);
     auto* out = reinterpret_cast<uint32_t*>(bytes.data());
     const int order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < words; ++j)
-        for (int i = 0; i < 8; ++i)
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t j = 0; j < words; ++j) {
+        for (int i = 0; i < 8; ++i) {
           if (8 * j + order[i] < cols) out[r * words + j] |= uint32_t(codes[r * cols + 8 * j + order[i]]) << (4 * i);
+        }
+      }
+    }
     return HostTensor::FromBytes(std::move(bytes), DType::kI32, Shape{rows, words});
   };
   AwqWeight awq;
@@ -153,7 +156,9 @@ TEST_F(CpuBackendTest, AttentionRotatesQAndKPairsHalfApart) {
         const double angle = static_cast<double>(i) * inv_freq[j];
         EXPECT_NEAR(qkv[a], original[a] * std::cos(angle) - original[b] * std::sin(angle), 1e-5);
         EXPECT_NEAR(qkv[b], original[b] * std::cos(angle) + original[a] * std::sin(angle), 1e-5);
-        if (h == 2) EXPECT_EQ(cache->layer(0).k.as<float>()[i * 8 + j], qkv[a]);  // the cache holds rotated k
+        if (h == 2) {
+          EXPECT_EQ(cache->layer(0).k.as<float>()[i * 8 + j], qkv[a]);  // the cache holds the rotated k
+        }
       }
     }
   }

@@ -1,0 +1,58 @@
+// Attention on the GPU over the paged KV cache (fp16 activations and cache, fp32 softmax and sums).
+//
+// Three kernels, used in this order by the CUDA backend's Attention op:
+// - LaunchRopeStore: rotate-half RoPE in place on the q and k heads of qkv, and store each token's k and v
+//   at its position in the cache.
+// - LaunchAttentionDecode: any number of query tokens per sequence, any head_dim that is a multiple of 8
+//   up to 256; each query token's keys are split into partitions of kDecodePartition positions processed by
+//   separate blocks (flash-decoding), merged by the last block to finish. Used for decode steps and for
+//   head sizes without a prefill kernel.
+// - LaunchAttentionPrefill: causal attention for chunks of many query tokens with tensor cores
+//   (FlashAttention-2 style tiles of 64 queries x 64 keys), head_dim 64 or 128.
+// Launchers take device pointers, sizes and a stream, return the launch status, never allocate or block.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+
+namespace nibble::cuda {
+
+inline constexpr int kDecodePartition = 256;  // key positions per decode block
+
+struct AttentionArgs {
+  half* qkv = nullptr;              // [T, (H + 2K) * Dh]
+  half* k_cache = nullptr;          // [blocks, block_size, K, Dh]
+  half* v_cache = nullptr;          // [blocks, block_size, K, Dh]
+  const float* inv_freq = nullptr;  // [Dh / 2]
+  const int* positions = nullptr;   // [T]
+  const int* seq_starts = nullptr;  // [B + 1]
+  const int* context_lens = nullptr;  // [B]
+  const int* block_tables = nullptr;  // [B, table_width]
+  half* out = nullptr;              // [T, H * Dh]
+  int num_tokens = 0;
+  int num_seqs = 0;
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int block_size = 0;
+  int table_width = 0;
+  int max_context = 0;     // largest context_len (sizes the decode grid)
+  int max_new_tokens = 0;  // most query tokens of one sequence (sizes the prefill grid)
+};
+
+// Decode workspace: fp32 floats and int counters LaunchAttentionDecode needs for `args` (zero counters,
+// left zeroed).
+size_t AttentionDecodeWorkspaceFloats(const AttentionArgs& args);
+size_t AttentionDecodeCounters(const AttentionArgs& args);
+
+absl::Status LaunchRopeStore(const AttentionArgs& args, cudaStream_t stream);
+absl::Status LaunchAttentionDecode(const AttentionArgs& args, float* workspace, int* counters, cudaStream_t stream);
+// Whether LaunchAttentionPrefill has an instance for this head size.
+bool PrefillAttentionSupports(int head_dim);
+absl::Status LaunchAttentionPrefill(const AttentionArgs& args, cudaStream_t stream);
+
+}  // namespace nibble::cuda

@@ -1,0 +1,94 @@
+#include "engine/cuda/w4a16_layout.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace nibble::cuda {
+namespace {
+
+// Codes [rows, cols] (one byte each) from an AutoAWQ-packed int32 [rows, ceil(cols/8)] tensor.
+std::vector<uint8_t> UnpackAwqOrder(const HostTensor& packed, int64_t rows, int64_t cols) {
+  const int64_t words_per_row = (cols + 7) / 8;
+  const auto words = packed.span<int32_t>();
+  std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < words_per_row; ++j) {
+      const uint32_t word = static_cast<uint32_t>(words[r * words_per_row + j]);
+      for (int nibble = 0; nibble < 8; ++nibble) {
+        const int64_t c = 8 * j + kAwqNibbleColumn[nibble];
+        if (c < cols) codes[r * cols + c] = static_cast<uint8_t>((word >> (4 * nibble)) & 0xFu);
+      }
+    }
+  }
+  return codes;
+}
+
+}  // namespace
+
+bool FitsTiledLayout(int64_t n, int64_t k, int group_size) {
+  return n % kTileRows == 0 && k % kTileInputs == 0 && (group_size == 32 || group_size == 64 || group_size == 128) &&
+         k % group_size == 0;
+}
+
+absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, int64_t out_features) {
+  W4Weights w;
+  w.n = out_features;
+  w.k = in_features;
+  w.group_size = awq.group_size;
+  w.tiled = FitsTiledLayout(w.n, w.k, w.group_size);
+  const int64_t groups = w.groups();
+  if (awq.qweight.numel() != in_features * ((out_features + 7) / 8) ||
+      awq.qzeros.numel() != groups * ((out_features + 7) / 8) || awq.scales.numel() != groups * out_features ||
+      awq.scales.dtype != DType::kF16) {
+    return absl::InvalidArgumentError(absl::StrCat("cuda W4 repack: AWQ tensors do not match [", in_features, ", ",
+                                                   out_features, "] with group size ", awq.group_size));
+  }
+  // codes_kn[k * N + n]: AutoAWQ's qweight is [K, N/8].
+  const std::vector<uint8_t> codes_kn = UnpackAwqOrder(awq.qweight, w.k, w.n);
+  auto code = [&](int64_t n, int64_t k) -> uint32_t { return codes_kn[k * w.n + n]; };
+
+  if (w.tiled) {
+    const int64_t k_tiles = w.k / kTileInputs;
+    w.codes.resize(static_cast<size_t>(w.n / kTileRows * k_tiles * 32 * 4));
+    for (int64_t nt = 0; nt < w.n / kTileRows; ++nt) {
+      for (int64_t kt = 0; kt < k_tiles; ++kt) {
+        uint32_t* tile = w.codes.data() + (nt * k_tiles + kt) * 128;
+        for (int lane = 0; lane < 32; ++lane) {
+          const int64_t row = nt * kTileRows + lane / 4;
+          const int col = 2 * (lane % 4);
+          for (int s = 0; s < 4; ++s) {
+            const int64_t k0 = kt * kTileInputs + 16 * s + col;
+            // Slots 0..7 as documented in the header: (row, k0), (row+8, k0), (row, k0+8), (row+8, k0+8),
+            // then the same four at k0 + 1.
+            const uint32_t slots[8] = {code(row, k0),         code(row + 8, k0),     code(row, k0 + 8),
+                                       code(row + 8, k0 + 8), code(row, k0 + 1),     code(row + 8, k0 + 1),
+                                       code(row, k0 + 9),     code(row + 8, k0 + 9)};
+            uint32_t word = 0;
+            for (int i = 0; i < 8; ++i) word |= slots[i] << (4 * i);
+            tile[lane * 4 + s] = word;
+          }
+        }
+      }
+    }
+  } else {
+    w.codes.assign(static_cast<size_t>((w.n * w.k + 3) / 4), 0u);
+    auto* bytes = reinterpret_cast<uint8_t*>(w.codes.data());
+    for (int64_t n = 0; n < w.n; ++n) {
+      for (int64_t k = 0; k < w.k; ++k) bytes[n * w.k + k] = static_cast<uint8_t>(code(n, k));
+    }
+  }
+
+  const auto scales = awq.scales.span<uint16_t>();
+  w.scales.assign(scales.begin(), scales.end());
+  const std::vector<uint8_t> zeros = UnpackAwqOrder(awq.qzeros, groups, w.n);
+  const int64_t zero_words = (w.n + 7) / 8;
+  w.zeros.assign(static_cast<size_t>(groups * zero_words), 0u);
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t n = 0; n < w.n; ++n) {
+      w.zeros[g * zero_words + n / 8] |= static_cast<uint32_t>(zeros[g * w.n + n]) << (4 * (n % 8));
+    }
+  }
+  return w;
+}
+
+}  // namespace nibble::cuda

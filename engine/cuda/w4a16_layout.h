@@ -1,0 +1,56 @@
+// Repacking AutoAWQ GEMM weights (host_model.h's AwqWeight) into the layouts the CUDA W4A16 kernels read.
+// Done once, on the host, when a quantized Linear is uploaded; the checkpoint on disk keeps AutoAWQ's layout.
+//
+// W is [N, K] (N outputs, K inputs), y = x W^T. Two layouts:
+//
+// Tiled (the fast path; N % 16 == 0, K % 64 == 0, group size 32, 64 or 128 dividing K):
+//   W is cut into tiles of 16 output rows x 64 inputs, stored tile row after tile row:
+//     tile (nt, kt) at words [(nt * (K / 64) + kt) * 128, +128): 32 lanes x 4 consecutive uint32.
+//   A warp loads a tile with one coalesced 16-byte load per lane (512 contiguous bytes). Word s (0..3) of
+//   lane l holds k16-step s of the tile (inputs k0 = 64 kt + 16 s ..) for the lane's fragment of the
+//   m16n8k16 MMA's A operand (PTX ISA, "Matrix Fragments for mma.m16n8k16", .f16), with
+//   g = l / 4 and t = l % 4:
+//     nibble slot 0: W[16 nt + g,     k0 + 2t]      slot 4: W[16 nt + g,     k0 + 2t + 1]   (a0, a1)
+//     nibble slot 1: W[16 nt + g + 8, k0 + 2t]      slot 5: W[16 nt + g + 8, k0 + 2t + 1]   (a2, a3)
+//     nibble slot 2: W[16 nt + g,     k0 + 2t + 8]  slot 6: W[16 nt + g,     k0 + 2t + 9]   (a4, a5)
+//     nibble slot 3: W[16 nt + g + 8, k0 + 2t + 8]  slot 7: W[16 nt + g + 8, k0 + 2t + 9]   (a6, a7)
+//   (slot i = bits 4i..4i+3). With this order, masking the word with 0x000F000F / 0x00F000F0 (before and
+//   after a shift by 8) and OR-ing 0x6400 (fp16 1024.0) into each half yields the four half2 registers of
+//   the fragment directly: see w4a16_kernels.cu.
+// Generic (any shape, e.g. the tiny models' in_features 172 or a shorter last group): codes one byte each,
+//   [N, K] row-major.
+// Both: scales fp16 [groups, N]; zeros 4-bit, [groups, ceil(N / 8)] uint32 with column 8j + i in bits
+// 4i..4i+3 (plain order, unlike AutoAWQ's).
+//
+// Pure host code: thread-safe, no device memory.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/host_model.h"
+
+namespace nibble::cuda {
+
+inline constexpr int kTileRows = 16;    // outputs per tile (the MMA's M)
+inline constexpr int kTileInputs = 64;  // inputs per tile: 4 k16 steps, one 16-byte load per lane
+
+struct W4Weights {
+  int64_t n = 0;  // out_features
+  int64_t k = 0;  // in_features
+  int group_size = 0;
+  bool tiled = false;
+  std::vector<uint32_t> codes;     // tiled: the tile words; generic: bytes [N, K] packed 4 per word
+  std::vector<uint16_t> scales;    // fp16 bits [groups, N]
+  std::vector<uint32_t> zeros;     // [groups, ceil(N / 8)]
+  int64_t groups() const { return (k + group_size - 1) / group_size; }
+};
+
+// Whether an [N, K] weight with this group size can use the tiled fast path.
+bool FitsTiledLayout(int64_t n, int64_t k, int group_size);
+
+// Repacks an AutoAWQ GEMM weight of `in_features` x `out_features` (tiled when it fits, else generic).
+absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, int64_t out_features);
+
+}  // namespace nibble::cuda

@@ -1,0 +1,113 @@
+// The repacked W4 layouts against AutoAWQ's own dequantization (host_model.h's DequantizeAwq), by emulating
+// on the CPU what each lane of the kernel reads: the m16n8k16 A-fragment positions from the PTX ISA
+// (groupID = lane / 4, threadID_in_group = lane % 4; registers a0..a7 at rows groupID (+8) and columns
+// 2 threadID_in_group (+1) (+8)). Runs without a GPU.
+#include "engine/cuda/w4a16_layout.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace nibble::cuda {
+namespace {
+
+// An AWQ weight with random codes, zeros and fp16 scales, packed in AutoAWQ's order.
+AwqWeight RandomAwq(int64_t in, int64_t out, int group_size, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> code(0, 15);
+  std::uniform_real_distribution<float> scale(0.001f, 0.05f);
+  const int64_t groups = (in + group_size - 1) / group_size;
+  const int64_t words = (out + 7) / 8;
+  auto pack = [&](int64_t rows) {
+    std::vector<std::byte> bytes(static_cast<size_t>(rows * words) * 4);
+    auto* w = reinterpret_cast<uint32_t*>(bytes.data());
+    for (int64_t i = 0; i < rows * words; ++i) {
+      for (int nibble = 0; nibble < 8; ++nibble) {
+        if ((i % words) * 8 + kAwqNibbleColumn[nibble] < out) w[i] |= static_cast<uint32_t>(code(rng)) << (4 * nibble);
+      }
+    }
+    return HostTensor::FromBytes(std::move(bytes), DType::kI32, Shape{rows, words});
+  };
+  AwqWeight awq;
+  awq.group_size = group_size;
+  awq.qweight = pack(in);
+  awq.qzeros = pack(groups);
+  std::vector<float> scales(static_cast<size_t>(groups * out));
+  for (float& s : scales) s = scale(rng);
+  std::vector<std::byte> bytes(scales.size() * 2);
+  ConvertFromFloat(scales, DType::kF16, bytes.data());
+  awq.scales = HostTensor::FromBytes(std::move(bytes), DType::kF16, Shape{groups, out});
+  return awq;
+}
+
+float Dequantized(const W4Weights& w, int64_t row, int64_t col, uint32_t code) {
+  const int64_t group = col / w.group_size;
+  const uint32_t zero = (w.zeros[group * ((w.n + 7) / 8) + row / 8] >> (4 * (row % 8))) & 0xFu;
+  return (static_cast<float>(code) - static_cast<float>(zero)) * HalfToFloat(w.scales[group * w.n + row]);
+}
+
+struct Shape3 {
+  int64_t in, out;
+  int group;
+};
+
+class W4LayoutTest : public ::testing::TestWithParam<Shape3> {};
+
+TEST_P(W4LayoutTest, LanesSeeExactlyTheAwqWeights) {
+  const Shape3 shape = GetParam();
+  const AwqWeight awq = RandomAwq(shape.in, shape.out, shape.group, static_cast<unsigned>(shape.in * 31 + shape.out));
+  const auto w = RepackAwq(awq, shape.in, shape.out);
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->tiled, FitsTiledLayout(shape.out, shape.in, shape.group));
+  const std::vector<float> want = DequantizeAwq(awq, shape.in, shape.out);  // [out, in]
+
+  std::vector<float> got(want.size(), NAN);
+  if (w->tiled) {
+    // Each lane's word s holds, for k0 = 64 kt + 16 s, the fragment registers a0..a7 in nibble slots
+    // 0, 4, 1, 5, 2, 6, 3, 7 (the order the kernel's magic-number extraction produces them in).
+    const int slot_of_register[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+    const int64_t k_tiles = shape.in / kTileInputs;
+    for (int64_t nt = 0; nt < shape.out / kTileRows; ++nt) {
+      for (int64_t kt = 0; kt < k_tiles; ++kt) {
+        for (int lane = 0; lane < 32; ++lane) {
+          const int group_id = lane / 4;
+          const int thread_in_group = lane % 4;
+          for (int s = 0; s < 4; ++s) {
+            const uint32_t word = w->codes[((nt * k_tiles + kt) * 32 + lane) * 4 + s];
+            for (int reg = 0; reg < 8; ++reg) {
+              // PTX: a0,a1: (groupID, 2t + i); a2,a3: (groupID + 8, ..); a4,a5: (groupID, 2t + 8 + i); a6,a7: (+8, +8).
+              const int64_t row = nt * kTileRows + group_id + ((reg / 2) % 2 == 1 ? 8 : 0);
+              const int64_t col = kt * kTileInputs + 16 * s + 2 * thread_in_group + (reg % 2) + (reg >= 4 ? 8 : 0);
+              const uint32_t code = (word >> (4 * slot_of_register[reg])) & 0xFu;
+              got[row * shape.in + col] = Dequantized(*w, row, col, code);
+            }
+          }
+        }
+      }
+    }
+  } else {
+    const auto* bytes = reinterpret_cast<const uint8_t*>(w->codes.data());
+    for (int64_t row = 0; row < shape.out; ++row) {
+      for (int64_t col = 0; col < shape.in; ++col) {
+        got[row * shape.in + col] = Dequantized(*w, row, col, bytes[row * shape.in + col]);
+      }
+    }
+  }
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "element " << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, W4LayoutTest,
+                         ::testing::Values(Shape3{128, 32, 32}, Shape3{256, 48, 64}, Shape3{512, 64, 128},
+                                           Shape3{64, 344, 32},    // stories260K gate/up, fused: generic (344 % 16)
+                                           Shape3{172, 64, 32},    // stories260K down: shorter last group
+                                           Shape3{64, 128, 64}));  // stories260K q/k/v fused with g 64
+
+TEST(W4LayoutErrorTest, MismatchedTensorsAreRefused) {
+  const AwqWeight awq = RandomAwq(128, 32, 32, 1);
+  const auto w = RepackAwq(awq, 128, 48);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace nibble::cuda
