@@ -6,39 +6,10 @@
 
 #include <gtest/gtest.h>
 
-#include <random>
+#include "tests/support/random_weights.h"
 
 namespace nibble::cuda {
 namespace {
-
-// An AWQ weight with random codes, zeros and fp16 scales, packed in AutoAWQ's order.
-AwqWeight RandomAwq(int64_t in, int64_t out, int group_size, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> code(0, 15);
-  std::uniform_real_distribution<float> scale(0.001f, 0.05f);
-  const int64_t groups = (in + group_size - 1) / group_size;
-  const int64_t words = (out + 7) / 8;
-  auto pack = [&](int64_t rows) {
-    std::vector<std::byte> bytes(static_cast<size_t>(rows * words) * 4);
-    auto* w = reinterpret_cast<uint32_t*>(bytes.data());
-    for (int64_t i = 0; i < rows * words; ++i) {
-      for (int nibble = 0; nibble < 8; ++nibble) {
-        if ((i % words) * 8 + kAwqNibbleColumn[nibble] < out) w[i] |= static_cast<uint32_t>(code(rng)) << (4 * nibble);
-      }
-    }
-    return HostTensor::FromBytes(std::move(bytes), DType::kI32, Shape{rows, words});
-  };
-  AwqWeight awq;
-  awq.group_size = group_size;
-  awq.qweight = pack(in);
-  awq.qzeros = pack(groups);
-  std::vector<float> scales(static_cast<size_t>(groups * out));
-  for (float& s : scales) s = scale(rng);
-  std::vector<std::byte> bytes(scales.size() * 2);
-  ConvertFromFloat(scales, DType::kF16, bytes.data());
-  awq.scales = HostTensor::FromBytes(std::move(bytes), DType::kF16, Shape{groups, out});
-  return awq;
-}
 
 float Dequantized(const W4Weights& w, int64_t row, int64_t col, uint32_t code) {
   const int64_t group = col / w.group_size;
@@ -55,7 +26,7 @@ class W4LayoutTest : public ::testing::TestWithParam<Shape3> {};
 
 TEST_P(W4LayoutTest, LanesSeeExactlyTheAwqWeights) {
   const Shape3 shape = GetParam();
-  const AwqWeight awq = RandomAwq(shape.in, shape.out, shape.group, static_cast<unsigned>(shape.in * 31 + shape.out));
+  const AwqWeight awq = testing::RandomAwq(shape.in, shape.out, shape.group, static_cast<uint32_t>(shape.in * 31 + shape.out));
   const auto w = RepackAwq(awq, shape.in, shape.out);
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ(w->tiled, FitsTiledLayout(shape.out, shape.in, shape.group));
@@ -103,7 +74,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, W4LayoutTest,
                                            Shape3{64, 128, 64}));  // stories260K q/k/v fused with g 64
 
 TEST(W4LayoutErrorTest, MismatchedTensorsAreRefused) {
-  const AwqWeight awq = RandomAwq(128, 32, 32, 1);
+  const AwqWeight awq = testing::RandomAwq(128, 32, 32, 1);
   const auto w = RepackAwq(awq, 128, 48);
   ASSERT_FALSE(w.ok());
   EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# On the GPU machine (CUDA, CMake, ninja; no Debian -dev packages, no network): builds the engine-only tree
+# against the carried Debian packages (.device-deps, made by scripts/device/stage-deps.sh), runs every test
+# (GPU parity included) and the benchmarks, and leaves logs and tables under $OUT.
+#
+#   scripts/device/build-test-bench.sh [tests] [bench] [e2e]     (default: all three)
+# NIBBLE_SHARED points at a copy of ../shared carried along (default .device-shared).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-/tmp/nibble-out}
+mkdir -p "$out"
+steps=${*:-tests bench e2e}
+export NIBBLE_SHARED=${NIBBLE_SHARED:-$PWD/.device-shared}
+jobs=$(nproc)
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
+cmake -S . -B build-device -G Ninja -DCMAKE_BUILD_TYPE=Release -DNIBBLE_ENGINE_ONLY=ON -DNIBBLE_CUDA=ON \
+  -DNIBBLE_CUDA_ARCHITECTURES=90a -DCMAKE_PREFIX_PATH="$PWD/.device-deps/usr" >"$out/configure.log" 2>&1 \
+  || { tail -30 "$out/configure.log"; exit 1; }
+cmake --build build-device -j "$jobs" >"$out/build.log" 2>&1 || { grep -E "error|FAILED" "$out/build.log" | head -40; exit 1; }
+echo "build ok"
+
+status=0
+if [[ " $steps " == *" tests "* ]]; then
+  ctest --test-dir build-device -j 8 --output-on-failure --timeout 600 >"$out/tests.log" 2>&1 || status=1
+  grep -E "tests passed|tests failed|Failed|\*\*\*" "$out/tests.log" | head -40
+fi
+if [[ " $steps " == *" bench "* ]]; then
+  build-device/bench/w4a16_bench | tee "$out/w4a16_bench.md" || status=1
+fi
+exit $status
