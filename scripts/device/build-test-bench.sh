@@ -11,6 +11,8 @@ out=${OUT:-/tmp/nibble-out}
 mkdir -p "$out"
 steps=${*:-tests bench e2e}
 export NIBBLE_SHARED=${NIBBLE_SHARED:-$PWD/.device-shared}
+# The carried shared libraries' own dependencies (absl's) are not on any RUNPATH.
+export LD_LIBRARY_PATH="$PWD/.device-deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 jobs=$(nproc)
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
