@@ -113,6 +113,20 @@ class CudaW4Linear : public LinearWeights {
   cuda::W4DeviceWeights device_;
 };
 
+class CudaGraph : public CapturedWork {
+ public:
+  CudaGraph(cudaGraph_t graph, cudaGraphExec_t exec) : graph_(graph), exec_(exec) {}
+  ~CudaGraph() override {
+    cudaGraphExecDestroy(exec_);
+    cudaGraphDestroy(graph_);
+  }
+  cudaGraphExec_t exec() const { return exec_; }
+
+ private:
+  cudaGraph_t graph_;
+  cudaGraphExec_t exec_;
+};
+
 class CudaBackend : public Backend {
  public:
   static absl::StatusOr<std::unique_ptr<Backend>> Create(int device) {
@@ -168,6 +182,35 @@ class CudaBackend : public Backend {
     return Synchronize();
   }
   absl::Status Synchronize() override { return CudaStatus(cudaStreamSynchronize(stream_), "GPU step"); }
+
+  bool SupportsCapture() const override { return true; }
+  absl::Status BeginCapture() override {
+    // Thread-local mode: other threads' CUDA calls (a metrics scrape asking for memory) stay legal.
+    NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "capture"));
+    capturing_ = true;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::unique_ptr<CapturedWork>> EndCapture() override {
+    capturing_ = false;
+    cudaGraph_t graph = nullptr;
+    NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaStreamEndCapture(stream_, &graph), "end capture"));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t error = cudaGraphInstantiate(&exec, graph, 0);
+    if (error != cudaSuccess) {
+      cudaGraphDestroy(graph);
+      return CudaStatus(error, "instantiate captured step");
+    }
+    return std::make_unique<CudaGraph>(graph, exec);
+  }
+  absl::Status Replay(const CapturedWork& work) override {
+    const auto* graph = dynamic_cast<const CudaGraph*>(&work);
+    if (graph == nullptr) return absl::InvalidArgumentError("cuda Replay: work was not captured by a CUDA backend");
+    return CudaStatus(cudaGraphLaunch(graph->exec(), stream_), "replay captured step");
+  }
+  uint64_t CaptureKey(const DeviceBatch& batch) const override {
+    // The decode attention grid has one block column per kDecodePartition positions of the longest context.
+    return static_cast<uint64_t>((batch.max_context + cuda::kDecodePartition - 1) / cuda::kDecodePartition);
+  }
 
   absl::StatusOr<std::unique_ptr<LinearWeights>> UploadLinear(const HostLinear& linear) override {
     const int64_t in = linear.in_features;
