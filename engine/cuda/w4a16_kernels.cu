@@ -23,10 +23,11 @@ __device__ __forceinline__ uint32_t AndOr(uint32_t a, uint32_t mask, uint32_t bi
 __device__ __forceinline__ half2 AsHalf2(uint32_t bits) { return *reinterpret_cast<half2*>(&bits); }
 __device__ __forceinline__ uint32_t AsU32(half2 value) { return *reinterpret_cast<uint32_t*>(&value); }
 
-// Weights are read exactly once: keep them out of L1.
+// Weights are read exactly once: keep them out of L1. Not volatile: the compiler may issue it as early as it
+// likes (the weights never change while a kernel runs).
 __device__ __forceinline__ uint4 LoadStreaming(const uint4* address) {
   uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
                : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
                : "l"(address));
   return v;
@@ -67,9 +68,10 @@ __device__ __forceinline__ void DequantStep(uint32_t q, const GroupParams& p, ui
   a[3] = AsU32(__hmul2(__hfma2(AsHalf2(AndOr(q, 0x00F000F0u, kMagic1024)), sixteenth, p.zero_hi), p.scale_hi));
 }
 
-// D = A B + D with A 16x16 fp16 (row), B 16x8 fp16 (col), D 16x8 fp32.
+// D = A B + D with A 16x16 fp16 (row), B 16x8 fp16 (col), D 16x8 fp32. A pure function of its registers,
+// so not volatile: the compiler may move independent loads and dequantization across it.
 __device__ __forceinline__ void Mma(float d[4], const uint32_t a[4], const uint32_t b[2]) {
-  asm volatile(
+  asm(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
       "{%0, %1, %2, %3};"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
