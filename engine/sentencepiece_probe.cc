@@ -39,4 +39,12 @@ SentencePieceEncoding EncodeWithSentencePiece(const std::string& model_path, con
   return encoding;
 }
 
+std::string DecodeWithSentencePiece(const std::string& model_path, const std::vector<int>& ids) {
+  sentencepiece::SentencePieceProcessor processor;
+  if (const auto status = processor.Load(model_path); !status.ok()) return "[" + status.ToString() + "]";
+  std::string text;
+  if (const auto status = processor.Decode(ids, &text); !status.ok()) return "[" + status.ToString() + "]";
+  return text;
+}
+
 }  // namespace nibble::testing

@@ -32,5 +32,7 @@ struct SentencePieceEncoding {
 
 SentencePieceProbe ProbeSentencePiece(const std::string& model_path);
 SentencePieceEncoding EncodeWithSentencePiece(const std::string& model_path, const std::string& text);
+// The text of `ids` (an error message in brackets when the model does not load).
+std::string DecodeWithSentencePiece(const std::string& model_path, const std::vector<int>& ids);
 
 }  // namespace nibble::testing
