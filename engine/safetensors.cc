@@ -1,8 +1,12 @@
 #include "engine/safetensors.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdint>
 #include <cstring>
+#include <optional>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -163,6 +167,38 @@ absl::StatusOr<std::string> EncodeHeader(const std::filesystem::path& path, std:
   return text;
 }
 
+// transformers' shard names: model-00001-of-00002.safetensors.
+bool IsShardFileName(const std::string& name) {
+  constexpr absl::string_view kPattern = "model-#####-of-#####.safetensors";
+  if (name.size() != kPattern.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const bool matches = kPattern[i] == '#' ? std::isdigit(static_cast<unsigned char>(name[i])) != 0 : name[i] == kPattern[i];
+    if (!matches) return false;
+  }
+  return true;
+}
+
+// Removes the weight files an earlier write may have left in `dir` (as save_pretrained does), so that no
+// reader ever sees old and new weights mixed.
+absl::Status RemoveStaleWeights(const std::filesystem::path& dir) {
+  std::error_code error;
+  std::vector<std::filesystem::path> stale;
+  for (auto it = std::filesystem::directory_iterator(dir, error); !error && it != std::filesystem::directory_iterator();
+       it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name == kSafetensorsFileName || name == kSafetensorsIndexFileName || IsShardFileName(name)) {
+      stale.push_back(it->path());
+    }
+  }
+  if (error) return absl::InternalError(absl::StrCat(dir.string(), ": cannot list the directory: ", error.message()));
+  for (const std::filesystem::path& path : stale) {
+    if (!std::filesystem::remove(path, error) && error) {
+      return absl::InternalError(absl::StrCat(path.string(), ": cannot remove the old weights: ", error.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 SafetensorsFile::SafetensorsFile(std::shared_ptr<const MappedFile> mapping, uint64_t data_start)
@@ -284,6 +320,7 @@ absl::StatusOr<std::vector<std::filesystem::path>> WriteSafetensorsShards(
     total_bytes += bytes;
   }
   shards.push_back(tensors.subspan(shard_begin));
+  NIBBLE_RETURN_IF_ERROR(RemoveStaleWeights(dir));
 
   if (shards.size() == 1) {
     const std::filesystem::path path = dir / kSafetensorsFileName;

@@ -82,7 +82,9 @@ absl::Status WriteSafetensors(const std::filesystem::path& path, std::span<const
 // `model.safetensors` when they fit in `max_shard_bytes`, otherwise `model-00001-of-0000N.safetensors`, ...
 // (tensors kept in order, a new shard started when the next tensor would overflow the current one; a tensor
 // larger than the limit gets a shard of its own) plus `model.safetensors.index.json`
-// ({"metadata": {"total_size": bytes}, "weight_map": {name: shard}}). Returns the files written.
+// ({"metadata": {"total_size": bytes}, "weight_map": {name: shard}}). Weight files of an earlier write
+// (model.safetensors, its index, model-*-of-*.safetensors) are removed first, as save_pretrained does.
+// Returns the files written.
 absl::StatusOr<std::vector<std::filesystem::path>> WriteSafetensorsShards(
     const std::filesystem::path& dir, std::span<const NamedTensor> tensors,
     uint64_t max_shard_bytes = kDefaultMaxShardBytes, const std::map<std::string, std::string>& metadata = {},

@@ -383,6 +383,27 @@ TEST(SafetensorsShardsTest, OneShardIsASingleModelFile) {
   EXPECT_THAT(missing.status().message(), AllOf(HasSubstr(dir.path().string()), HasSubstr("no tensor \"z\"")));
 }
 
+TEST(SafetensorsShardsTest, RewritingRemovesTheWeightsOfAnEarlierWrite) {
+  testing::TempDir dir;
+  std::vector<NamedTensor> tensors;
+  for (int i = 0; i < 3; ++i) tensors.push_back({"t" + std::to_string(i), Pattern(DType::kF32, Shape{10}, i)});
+  WriteFile(dir.path() / "model-00009-of-00009.safetensors", "stale");
+  WriteFile(dir.path() / "model-notes.safetensors", "not a shard name: kept");
+  ASSERT_TRUE(WriteSafetensorsShards(dir.path(), tensors, 40).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "model-00009-of-00009.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "model-00003-of-00003.safetensors"));
+
+  ASSERT_TRUE(WriteSafetensorsShards(dir.path(), std::span(tensors).first(1)).ok());  // now one file
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) files.push_back(entry.path().filename());
+  EXPECT_THAT(files, ::testing::UnorderedElementsAre("model.safetensors", "model-notes.safetensors"));
+  EXPECT_THAT(TensorSource::Open(dir.path())->names(), ElementsAre("t0"));
+
+  ASSERT_TRUE(WriteSafetensorsShards(dir.path(), tensors, 40).ok());  // and sharded again
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "model.safetensors"));
+  EXPECT_EQ(TensorSource::Open(dir.path())->names().size(), 3u);
+}
+
 TEST(TensorSourceTest, EmptyDirectoryIsNotFound) {
   testing::TempDir dir;
   const auto source = TensorSource::Open(dir.path());

@@ -1,5 +1,5 @@
 // The tensors of a Hugging Face model directory, by name: one `model.safetensors`, or the shards listed in
-// `model.safetensors.index.json` ({"weight_map": {tensor name: shard file name}}).
+// `model.safetensors.index.json` ({"weight_map": {tensor name: shard file name}}), which wins when both exist.
 //
 // Open validates every file (see safetensors.h) and the index (shard names are plain file names in the
 // directory; every tensor the index lists is in its shard) before returning. Tensors are zero-copy views
