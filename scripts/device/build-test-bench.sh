@@ -30,6 +30,10 @@ fi
 if [[ " $steps " == *" bench "* ]]; then
   build-device/bench/w4a16_bench | tee "$out/w4a16_bench.md" || status=1
 fi
+if [[ " $steps " == *" e2e "* ]]; then
+  build-device/bench/decode_bench --preset llama2-7b --group 128 --prompt 512 --decode 128 --batches 1,8,32 \
+    | tee "$out/decode_bench.md" || status=1
+fi
 if [[ " $steps " == *" profile "* ]]; then
   # Nsight Compute on the batch-1 W4A16 kernel of two shapes (graph nodes profiled one by one).
   for shape in qkv o; do
