@@ -51,20 +51,4 @@ inline double MedianMillisPerCall(cudaStream_t stream, int calls, int replays, c
   return times[times.size() / 2];
 }
 
-// Device-to-device copy bandwidth in GB/s, counting bytes read plus bytes written (1 GiB buffers).
-inline double CopyBandwidthGBs(cudaStream_t stream) {
-  const size_t bytes = size_t{1} << 30;
-  void* a = nullptr;
-  void* b = nullptr;
-  CheckCuda(cudaMalloc(&a, bytes), "copy buffer");
-  CheckCuda(cudaMalloc(&b, bytes), "copy buffer");
-  cudaMemset(a, 1, bytes);
-  const double ms = MedianMillisPerCall(stream, 4, 9, [&](int i) {
-    cudaMemcpyAsync(i % 2 ? a : b, i % 2 ? b : a, bytes, cudaMemcpyDeviceToDevice, stream);
-  });
-  cudaFree(a);
-  cudaFree(b);
-  return 2.0 * bytes / (ms * 1e6);
-}
-
 }  // namespace nibble::bench

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/copy_bandwidth.h"
 #include "bench/gpu_timing.h"
 #include "engine/cuda/w4a16_kernels.h"
 #include "engine/cuda/w4a16_layout.h"
@@ -64,9 +65,12 @@ int Main(int argc, char** argv) {
   CheckCuda(cudaMalloc(&cublas_workspace, 32 << 20), "cuBLAS workspace");
   cublasSetWorkspace(cublas, cublas_workspace, 32 << 20);
 
-  const double copy_gbs = CopyBandwidthGBs(stream);
-  std::printf("device: %s, %d SMs, L2 %d MB; copy bandwidth %.0f GB/s (read + write); group size %d\n\n",
-              properties.name, properties.multiProcessorCount, properties.l2CacheSize >> 20, copy_gbs, group);
+  const CopyBandwidth copy = MeasureCopyBandwidth(stream);
+  const double copy_gbs = copy.best_gbs;
+  std::printf("device: %s, %d SMs, L2 %d MB; copy bandwidth (read + write) %.0f GB/s (cudaMemcpy %.0f, copy kernel "
+              "%.0f); group size %d\n\n",
+              properties.name, properties.multiProcessorCount, properties.l2CacheSize >> 20, copy_gbs, copy.memcpy_gbs,
+              copy.kernel_gbs, group);
   std::printf("| shape (K -> N) | M | W4A16 us | GB/s | %% of copy BW | cuBLAS fp16 us | speedup |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
 

@@ -57,6 +57,12 @@ struct AttentionShape {
   int32_t head_dim = 0;      // Dh
 };
 
+// Work a backend recorded for replay (a CUDA graph). Owned by whoever captured it; replay on that backend only.
+class CapturedWork {
+ public:
+  virtual ~CapturedWork() = default;
+};
+
 struct MemoryUsage {
   size_t used_bytes = 0;
   size_t total_bytes = 0;
@@ -111,6 +117,19 @@ class Backend {
   // One token per row of logits (fp32 [R, V], overwritten) as sampling.h defines; requests.size() == R.
   virtual absl::Status Sample(const Tensor& logits, std::span<const SamplingRequest> requests,
                               std::span<SampledToken> out) = 0;
+
+  // --- Capture (optional: CUDA graphs) -------------------------------------------------------------
+  // Whether ops can be recorded once and replayed. Between BeginCapture and EndCapture ops are recorded,
+  // not run, and nothing may allocate; EndCapture must follow every BeginCapture, even after a failed op.
+  virtual bool SupportsCapture() const { return false; }
+  virtual absl::Status BeginCapture() { return absl::UnimplementedError(name() + ": no capture"); }
+  virtual absl::StatusOr<std::unique_ptr<CapturedWork>> EndCapture() {
+    return absl::UnimplementedError(name() + ": no capture");
+  }
+  virtual absl::Status Replay(const CapturedWork&) { return absl::UnimplementedError(name() + ": no capture"); }
+  // Steps with equal sizes and equal keys launch identical work, so a capture of one replays for the other
+  // (the CUDA backend keys on the number of attention partitions, which the longest context decides).
+  virtual uint64_t CaptureKey(const DeviceBatch&) const { return 0; }
 };
 
 }  // namespace nibble

@@ -117,7 +117,40 @@ absl::StatusOr<HostLinear> ConcatOutputs(std::span<const HostLinear* const> part
   const int64_t in = fused.in_features;
   const int64_t out = fused.out_features;
 
-  if (quantized) {
+  const bool word_aligned =
+      std::all_of(parts.begin(), parts.end(), [](const HostLinear* p) { return p->out_features % 8 == 0; });
+  if (quantized && word_aligned) {
+    // Every part fills whole packed words: concatenate the words of each row (and the scales) directly.
+    const int group_size = std::get<AwqWeight>(parts[0]->weight).group_size;
+    const int64_t groups = (in + group_size - 1) / group_size;
+    std::vector<std::byte> qweight(static_cast<size_t>(in * out / 8) * 4), qzeros(static_cast<size_t>(groups * out / 8) * 4),
+        scales(static_cast<size_t>(groups * out) * 2);
+    int64_t col0 = 0;
+    for (const HostLinear* part : parts) {
+      const auto& awq = std::get<AwqWeight>(part->weight);
+      if (awq.group_size != group_size || awq.scales.dtype != DType::kF16) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, ": the fused projections use different group sizes or scale dtypes"));
+      }
+      const int64_t n = part->out_features;
+      auto copy_rows = [&](const HostTensor& from, std::vector<std::byte>& to, int64_t rows, int64_t row_bytes,
+                           int64_t to_row_bytes, int64_t offset_bytes) {
+        for (int64_t r = 0; r < rows; ++r) {
+          std::memcpy(to.data() + r * to_row_bytes + offset_bytes, from.data + r * row_bytes, static_cast<size_t>(row_bytes));
+        }
+      };
+      copy_rows(awq.qweight, qweight, in, n / 8 * 4, out / 8 * 4, col0 / 8 * 4);
+      copy_rows(awq.qzeros, qzeros, groups, n / 8 * 4, out / 8 * 4, col0 / 8 * 4);
+      copy_rows(awq.scales, scales, groups, n * 2, out * 2, col0 * 2);
+      col0 += n;
+    }
+    AwqWeight awq;
+    awq.group_size = group_size;
+    awq.qweight = HostTensor::FromBytes(std::move(qweight), DType::kI32, Shape{in, out / 8});
+    awq.qzeros = HostTensor::FromBytes(std::move(qzeros), DType::kI32, Shape{groups, out / 8});
+    awq.scales = HostTensor::FromBytes(std::move(scales), DType::kF16, Shape{groups, out});
+    fused.weight = std::move(awq);
+  } else if (quantized) {
     const int group_size = std::get<AwqWeight>(parts[0]->weight).group_size;
     const int64_t groups = (in + group_size - 1) / group_size;
     std::vector<uint8_t> codes(static_cast<size_t>(in * out));

@@ -60,13 +60,13 @@ size_t KvCache::BytesPerBlock(const ModelConfig& config, int64_t num_layers, int
 }
 
 absl::StatusOr<KvCache> KvCache::Create(Backend& backend, const ModelConfig& config, int64_t num_layers,
-                                        int32_t num_blocks, int32_t block_size) {
-  if (num_blocks <= 0 || block_size <= 0 || num_layers <= 0) {
+                                        int32_t num_blocks, int32_t block_size, int32_t pool_blocks) {
+  if (num_blocks <= 0 || block_size <= 0 || num_layers <= 0 || pool_blocks > num_blocks) {
     return absl::InvalidArgumentError("KV cache: blocks, block size and layers must be positive");
   }
   const DType dtype = backend.activation_dtype();
   KvCache cache;
-  cache.pool_ = std::make_shared<KvBlockPool>(num_blocks, block_size);
+  cache.pool_ = std::make_shared<KvBlockPool>(pool_blocks < 0 ? num_blocks : pool_blocks, block_size);
   NIBBLE_ASSIGN_OR_RETURN(cache.buffer_,
                           backend.Allocate(BytesPerBlock(config, num_layers, block_size, dtype) * num_blocks));
   const Shape shape{num_blocks, block_size, config.num_kv_heads, config.head_dim};

@@ -14,7 +14,8 @@ Model::Model(Backend& backend, ModelConfig config, ModelOptions options, ModelWe
       weights_(std::move(weights)),
       workspace_(std::move(workspace)),
       cache_(std::move(cache)),
-      uploader_(std::move(uploader)) {}
+      uploader_(std::move(uploader)),
+      padding_block_{options.kv_blocks} {}
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Create(Backend& backend, const HostModel& host,
                                                      const ModelOptions& requested) {
@@ -30,7 +31,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(Backend& backend, const Hos
   NIBBLE_ASSIGN_OR_RETURN(Workspace workspace,
                           Workspace::Create(backend, host.config, options.max_step_tokens, options.max_step_tokens));
   NIBBLE_ASSIGN_OR_RETURN(KvCache cache, KvCache::Create(backend, host.config, host.config.num_layers,
-                                                         options.kv_blocks, options.kv_block_size));
+                                                         options.kv_blocks + 1, options.kv_block_size,
+                                                         /*pool_blocks=*/options.kv_blocks));
   NIBBLE_ASSIGN_OR_RETURN(BatchUploader uploader,
                           BatchUploader::Create(backend, BatchLimits{options.max_step_tokens, options.max_seqs,
                                                                      blocks_per_seq, options.kv_block_size}));
@@ -63,8 +65,47 @@ absl::Status Model::Validate(const StepBatch& batch) const {
 
 absl::StatusOr<Tensor> Model::Forward(const StepBatch& batch) {
   NIBBLE_RETURN_IF_ERROR(Validate(batch));
+  NIBBLE_ASSIGN_OR_RETURN(std::optional<Tensor> replayed, ForwardCaptured(batch));
+  if (replayed) return *replayed;
   NIBBLE_ASSIGN_OR_RETURN(DeviceBatch device_batch, uploader_.Upload(batch));
   return nibble::Forward(*backend_, config_, weights_, device_batch, cache_, workspace_);
+}
+
+absl::StatusOr<std::optional<Tensor>> Model::ForwardCaptured(const StepBatch& batch) {
+  const int32_t seqs = batch.num_seqs();
+  if (!options_.capture_decode || !backend_->SupportsCapture() || batch.num_tokens() != seqs ||
+      static_cast<int32_t>(batch.logit_rows.size()) != seqs) {
+    return std::nullopt;
+  }
+  for (int32_t row = 0; row < seqs; ++row) {
+    if (batch.logit_rows[row] != row) return std::nullopt;
+  }
+  // Padded sizes: every size up to 8, then multiples of 8 (a handful of captures cover any batch).
+  const int32_t padded = seqs <= 8 ? seqs : (seqs + 7) / 8 * 8;
+  if (padded > options_.max_seqs) return std::nullopt;
+  StepBatch step = batch;
+  const int32_t padding_token = 0;
+  for (int32_t s = seqs; s < padded; ++s) {
+    step.AddSequence({&padding_token, 1}, 0, padding_block_, StepBatch::Logits::kLast);
+  }
+  NIBBLE_ASSIGN_OR_RETURN(DeviceBatch device_batch, uploader_.Upload(step));
+  const std::pair<int32_t, uint64_t> key{padded, backend_->CaptureKey(device_batch)};
+  auto captured = captured_.find(key);
+  if (captured == captured_.end()) {
+    if (seen_.insert(key).second) {
+      // First sight of this shape: run it directly, which also sizes the backend's scratch.
+      NIBBLE_ASSIGN_OR_RETURN(Tensor logits, nibble::Forward(*backend_, config_, weights_, device_batch, cache_, workspace_));
+      return logits.Rows(0, seqs);
+    }
+    NIBBLE_RETURN_IF_ERROR(backend_->BeginCapture());
+    const absl::Status recorded = nibble::Forward(*backend_, config_, weights_, device_batch, cache_, workspace_).status();
+    absl::StatusOr<std::unique_ptr<CapturedWork>> work = backend_->EndCapture();
+    NIBBLE_RETURN_IF_ERROR(recorded);
+    NIBBLE_RETURN_IF_ERROR(work.status());
+    captured = captured_.emplace(key, std::move(*work)).first;
+  }
+  NIBBLE_RETURN_IF_ERROR(backend_->Replay(*captured->second));
+  return workspace_.logits(padded).Rows(0, seqs);
 }
 
 absl::StatusOr<std::vector<SampledToken>> Model::ForwardAndSample(const StepBatch& batch,

@@ -5,9 +5,14 @@
 // time (the engine thread that owns the backend); its KV block pool may be read from any thread.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <set>
 #include <span>
+#include <utility>
 #include <vector>
+
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
@@ -25,6 +30,7 @@ struct ModelOptions {
   int32_t max_context = 0;         // longest sequence; 0: the model's max_position_embeddings
   int32_t kv_block_size = 16;      // tokens per KV block
   int32_t kv_blocks = 0;           // blocks in the KV cache; 0: enough for max_seqs full-length sequences
+  bool capture_decode = true;      // replay decode steps from captured work where the backend can (CUDA graphs)
 };
 
 class Model {
@@ -51,14 +57,22 @@ class Model {
   Model(Backend& backend, ModelConfig config, ModelOptions options, ModelWeights weights, Workspace workspace,
         KvCache cache, BatchUploader uploader);
   absl::Status Validate(const StepBatch& batch) const;
+  // A pure decode step (one token per sequence, its logits wanted) padded to a captured size, replayed;
+  // nullopt when the step does not qualify.
+  absl::StatusOr<std::optional<Tensor>> ForwardCaptured(const StepBatch& batch);
 
   Backend* backend_;
   ModelConfig config_;
   ModelOptions options_;
   ModelWeights weights_;
   Workspace workspace_;
-  KvCache cache_;
+  KvCache cache_;  // one block more than the pool hands out: padding sequences of captured steps use it
   BatchUploader uploader_;
+  std::vector<int32_t> padding_block_;
+  // Captured decode steps by (padded batch size, backend capture key); a key is captured the second time
+  // it is seen (the first run sizes the backend's scratch memory).
+  std::map<std::pair<int32_t, uint64_t>, std::unique_ptr<CapturedWork>> captured_;
+  std::set<std::pair<int32_t, uint64_t>> seen_;
 };
 
 }  // namespace nibble

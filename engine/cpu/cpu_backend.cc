@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/parallel.h"
 #include "engine/status_macros.h"
 
 namespace nibble {
@@ -91,16 +92,20 @@ void MatMul(const LinearT& linear, const Tensor& x, const Tensor& y) {
   const float* xs = x.as<float>();
   float* ys = y.as<float>();
   const std::vector<float>& bias = linear.bias();
-  std::vector<float> scratch;
-  for (int64_t n = 0; n < out; ++n) {
-    const float* w = linear.Row(n, scratch);
-    for (int64_t t = 0; t < tokens; ++t) {
-      const float* xt = xs + t * in;
-      float sum = 0.0f;
-      for (int64_t k = 0; k < in; ++k) sum += w[k] * xt[k];
-      ys[t * out + n] = bias.empty() ? sum : sum + bias[n];
-    }
-  }
+  // Output columns in parallel: each y element is still one thread's sum in order of k.
+  ParallelFor(out, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, tokens * in)),
+              [&](int64_t begin, int64_t end) {
+                std::vector<float> scratch;
+                for (int64_t n = begin; n < end; ++n) {
+                  const float* w = linear.Row(n, scratch);
+                  for (int64_t t = 0; t < tokens; ++t) {
+                    const float* xt = xs + t * in;
+                    float sum = 0.0f;
+                    for (int64_t k = 0; k < in; ++k) sum += w[k] * xt[k];
+                    ys[t * out + n] = bias.empty() ? sum : sum + bias[n];
+                  }
+                }
+              });
 }
 
 // 4-bit codes of a packed int32 [rows, ceil(cols/8)] tensor as bytes [rows, cols].

@@ -52,15 +52,17 @@ std::vector<uint16_t> ToHalfBits(const HostTensor& tensor) {
 }
 
 // Device memory that grows on demand (never shrinks); growing is refused while a graph is being captured.
+// New memory is zeroed on the backend's stream (split-K and attention counters start at zero), so the zeroing
+// is ordered before every kernel that uses it.
 class Scratch {
  public:
   template <typename T>
-  absl::StatusOr<T*> Get(Backend& backend, size_t count, bool capturing, absl::string_view what) {
+  absl::StatusOr<T*> Get(Backend& backend, cudaStream_t stream, size_t count, bool capturing, absl::string_view what) {
     const size_t bytes = std::max<size_t>(count * sizeof(T), 1);
     if (bytes > buffer_.bytes()) {
       if (capturing) return absl::FailedPreconditionError(absl::StrCat(what, ": scratch must grow during a capture"));
       NIBBLE_ASSIGN_OR_RETURN(buffer_, backend.Allocate(bytes));
-      NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaMemset(buffer_.data(), 0, bytes), what));  // counters start at zero
+      NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaMemsetAsync(buffer_.data(), 0, bytes, stream), what));
     }
     return static_cast<T*>(buffer_.data());
   }
@@ -109,6 +111,20 @@ class CudaW4Linear : public LinearWeights {
   Buffer zeros_;
   Buffer bias_;
   cuda::W4DeviceWeights device_;
+};
+
+class CudaGraph : public CapturedWork {
+ public:
+  CudaGraph(cudaGraph_t graph, cudaGraphExec_t exec) : graph_(graph), exec_(exec) {}
+  ~CudaGraph() override {
+    cudaGraphExecDestroy(exec_);
+    cudaGraphDestroy(graph_);
+  }
+  cudaGraphExec_t exec() const { return exec_; }
+
+ private:
+  cudaGraph_t graph_;
+  cudaGraphExec_t exec_;
 };
 
 class CudaBackend : public Backend {
@@ -167,6 +183,35 @@ class CudaBackend : public Backend {
   }
   absl::Status Synchronize() override { return CudaStatus(cudaStreamSynchronize(stream_), "GPU step"); }
 
+  bool SupportsCapture() const override { return true; }
+  absl::Status BeginCapture() override {
+    // Thread-local mode: other threads' CUDA calls (a metrics scrape asking for memory) stay legal.
+    NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "capture"));
+    capturing_ = true;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::unique_ptr<CapturedWork>> EndCapture() override {
+    capturing_ = false;
+    cudaGraph_t graph = nullptr;
+    NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaStreamEndCapture(stream_, &graph), "end capture"));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t error = cudaGraphInstantiate(&exec, graph, 0);
+    if (error != cudaSuccess) {
+      cudaGraphDestroy(graph);
+      return CudaStatus(error, "instantiate captured step");
+    }
+    return std::make_unique<CudaGraph>(graph, exec);
+  }
+  absl::Status Replay(const CapturedWork& work) override {
+    const auto* graph = dynamic_cast<const CudaGraph*>(&work);
+    if (graph == nullptr) return absl::InvalidArgumentError("cuda Replay: work was not captured by a CUDA backend");
+    return CudaStatus(cudaGraphLaunch(graph->exec(), stream_), "replay captured step");
+  }
+  uint64_t CaptureKey(const DeviceBatch& batch) const override {
+    // The decode attention grid has one block column per kDecodePartition positions of the longest context.
+    return static_cast<uint64_t>((batch.max_context + cuda::kDecodePartition - 1) / cuda::kDecodePartition);
+  }
+
   absl::StatusOr<std::unique_ptr<LinearWeights>> UploadLinear(const HostLinear& linear) override {
     const int64_t in = linear.in_features;
     const int64_t out = linear.out_features;
@@ -181,9 +226,9 @@ class CudaBackend : public Backend {
       NIBBLE_ASSIGN_OR_RETURN(Buffer zeros, UploadBytes(w.zeros.data(), w.zeros.size() * sizeof(uint32_t)));
       // Size the scratch this Linear needs now, so that steps never allocate: the split-K workspace for up
       // to 32 tokens, and the fp16 copy of W the prefill path multiplies with cuBLAS.
-      NIBBLE_RETURN_IF_ERROR(split_workspace_.Get<float>(*this, 32 * out, false, "split-K workspace").status());
-      NIBBLE_RETURN_IF_ERROR(split_counters_.Get<int>(*this, out / cuda::kTileRows + 1, false, "split-K counters").status());
-      NIBBLE_RETURN_IF_ERROR(dequantized_.Get<half>(*this, in * out, false, "dequantized weights").status());
+      NIBBLE_RETURN_IF_ERROR(split_workspace_.Get<float>(*this, stream_, 32 * out, false, "split-K workspace").status());
+      NIBBLE_RETURN_IF_ERROR(split_counters_.Get<int>(*this, stream_, out / cuda::kTileRows + 1, false, "split-K counters").status());
+      NIBBLE_RETURN_IF_ERROR(dequantized_.Get<half>(*this, stream_, in * out, false, "dequantized weights").status());
       return std::make_unique<CudaW4Linear>(in, out, std::move(codes), std::move(scales), std::move(zeros),
                                             std::move(bias), w.tiled, w.group_size);
     }
@@ -247,13 +292,13 @@ class CudaBackend : public Backend {
     const cuda::W4DeviceWeights& w = w4->device();
     if (w.tiled && m <= 32) {
       const cuda::W4MmaPlan plan = cuda::PlanW4Mma(m, w.n, w.k, sm_count_);
-      NIBBLE_ASSIGN_OR_RETURN(float* workspace, split_workspace_.Get<float>(*this, 32 * w.n, capturing_, "split-K"));
-      NIBBLE_ASSIGN_OR_RETURN(int* counters, split_counters_.Get<int>(*this, w.n / cuda::kTileRows + 1, capturing_, "split-K"));
+      NIBBLE_ASSIGN_OR_RETURN(float* workspace, split_workspace_.Get<float>(*this, stream_, 32 * w.n, capturing_, "split-K"));
+      NIBBLE_ASSIGN_OR_RETURN(int* counters, split_counters_.Get<int>(*this, stream_, w.n / cuda::kTileRows + 1, capturing_, "split-K"));
       return cuda::LaunchW4Mma(w, x.as<half>(), m, w4->bias(), y.as<half>(), plan, workspace, counters, stream_);
     }
     if (!w.tiled && m <= 32) return cuda::LaunchW4Generic(w, x.as<half>(), m, w4->bias(), y.as<half>(), stream_);
     // Prefill: dequantize W to fp16 once per call, then one cuBLAS GEMM.
-    NIBBLE_ASSIGN_OR_RETURN(half* dequantized, dequantized_.Get<half>(*this, w.n * w.k, capturing_, "dequantized weights"));
+    NIBBLE_ASSIGN_OR_RETURN(half* dequantized, dequantized_.Get<half>(*this, stream_, w.n * w.k, capturing_, "dequantized weights"));
     NIBBLE_RETURN_IF_ERROR(cuda::LaunchW4Dequantize(w, dequantized, stream_));
     NIBBLE_RETURN_IF_ERROR(Gemm(dequantized, x, y));
     return AddBias(w4->bias(), y);
@@ -290,9 +335,9 @@ class CudaBackend : public Backend {
       return cuda::LaunchAttentionPrefill(args, stream_);
     }
     NIBBLE_ASSIGN_OR_RETURN(float* partials, attention_partials_.Get<float>(
-                                                 *this, cuda::AttentionDecodeWorkspaceFloats(args), capturing_,
+                                                 *this, stream_, cuda::AttentionDecodeWorkspaceFloats(args), capturing_,
                                                  "attention partials"));
-    NIBBLE_ASSIGN_OR_RETURN(int* counters, attention_counters_.Get<int>(*this, cuda::AttentionDecodeCounters(args),
+    NIBBLE_ASSIGN_OR_RETURN(int* counters, attention_counters_.Get<int>(*this, stream_, cuda::AttentionDecodeCounters(args),
                                                                         capturing_, "attention counters"));
     return cuda::LaunchAttentionDecode(args, partials, counters, stream_);
   }
@@ -339,7 +384,7 @@ class CudaBackend : public Backend {
     }
     const size_t params_bytes = params.size() * sizeof(cuda::SamplingRow);
     const size_t penalty_bytes = penalties.size() * sizeof(cuda::PenaltyEntry);
-    NIBBLE_ASSIGN_OR_RETURN(char* staging, sampling_inputs_.Get<char>(*this, params_bytes + penalty_bytes, false, "sampling"));
+    NIBBLE_ASSIGN_OR_RETURN(char* staging, sampling_inputs_.Get<char>(*this, stream_, params_bytes + penalty_bytes, false, "sampling"));
     NIBBLE_RETURN_IF_ERROR(CudaStatus(
         cudaMemcpyAsync(staging, params.data(), params_bytes, cudaMemcpyHostToDevice, stream_), "sampling upload"));
     if (penalty_bytes > 0) {
@@ -347,8 +392,8 @@ class CudaBackend : public Backend {
                                                         cudaMemcpyHostToDevice, stream_),
                                         "sampling upload"));
     }
-    NIBBLE_ASSIGN_OR_RETURN(float* work, sampling_work_.Get<float>(*this, static_cast<size_t>(rows) * vocab, false, "sampling"));
-    NIBBLE_ASSIGN_OR_RETURN(cuda::SampledRow* results, sampling_results_.Get<cuda::SampledRow>(*this, rows, false, "sampling"));
+    NIBBLE_ASSIGN_OR_RETURN(float* work, sampling_work_.Get<float>(*this, stream_, static_cast<size_t>(rows) * vocab, false, "sampling"));
+    NIBBLE_ASSIGN_OR_RETURN(cuda::SampledRow* results, sampling_results_.Get<cuda::SampledRow>(*this, stream_, rows, false, "sampling"));
     NIBBLE_RETURN_IF_ERROR(cuda::LaunchSample(logits.as<float>(), work, rows, vocab,
                                               reinterpret_cast<const cuda::SamplingRow*>(staging),
                                               reinterpret_cast<const cuda::PenaltyEntry*>(staging + params_bytes),

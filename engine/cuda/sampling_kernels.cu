@@ -194,7 +194,9 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits_al
     for (int i = first; i < last; ++i) {
       if (OrderKey(work[i]) >= cutoff) mine += __expf((work[i] - max_logit) * inv_t);
     }
-    // Inclusive scan over threads: within the warp by shuffles, then across warps.
+    // Inclusive scan over threads: within the warp by shuffles, then across warps in a fixed order. Thread
+    // i owns [begin_i, end_i) with begin_i the previous thread's end_i computed by the same operations, so
+    // the ranges tile [0, total) without gaps or overlaps whatever the rounding.
     float inclusive = mine;
     for (int offset = 1; offset < 32; offset *= 2) {
       const float other = __shfl_up_sync(0xffffffffu, inclusive, offset);
@@ -205,24 +207,27 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits_al
     float warp_offset = 0.0f;
     float total = 0.0f;
     for (int w = 0; w < kWarps; ++w) {
-      if (w < static_cast<int>(threadIdx.x / 32)) warp_offset += prefix_scratch[w];
+      if (w == static_cast<int>(threadIdx.x / 32)) warp_offset = total;
       total += prefix_scratch[w];
     }
-    const float before = warp_offset + inclusive - mine;
+    const float previous_inclusive = __shfl_up_sync(0xffffffffu, inclusive, 1);
+    const float end = warp_offset + inclusive;
+    const float begin = threadIdx.x % 32 == 0 ? warp_offset : warp_offset + previous_inclusive;
     const float target = CounterUniform(p.seed, p.step) * total;
     __shared__ int chosen;
     if (threadIdx.x == 0) chosen = -1;
     __syncthreads();
-    if (mine > 0.0f && target >= before && target < before + mine) {
-      float running = before;
+    if (mine > 0.0f && target >= begin && target < end) {
+      // This thread's chunk holds the target: walk it (the last kept token if rounding runs past its end).
+      float running = begin;
+      int pick = -1;
       for (int i = first; i < last; ++i) {
         if (OrderKey(work[i]) < cutoff) continue;
         running += __expf((work[i] - max_logit) * inv_t);
-        if (target < running) {
-          chosen = i;
-          break;
-        }
+        pick = i;
+        if (target < running) break;
       }
+      chosen = pick;
     }
     __syncthreads();
     if (chosen < 0) {

@@ -9,9 +9,6 @@
 namespace nibble::cuda {
 namespace {
 
-constexpr int kWarps = 8;  // per block: they split the block's K range (interleaved k-tiles)
-constexpr int kThreads = 32 * kWarps;
-
 // fp16 1024.0 in both halves. OR-ing a 4-bit code q into bits 0..3 of 0x6400 gives the fp16 number
 // 1024 + q (at exponent 10 the mantissa's unit is exactly 1); OR-ing it into bits 4..7 gives 1024 + 16 q.
 constexpr uint32_t kMagic1024 = 0x64006400u;
@@ -91,29 +88,59 @@ struct MmaArgs {
   int m;
   int n;
   int k;
-  int k_tiles_per_split;
+  int splits;             // warps along K per group of tiles
+  int k_tiles_per_split;  // contiguous k-tiles of each of them
 };
 
-// Block: kNTiles tiles of 16 output rows x a K range (blockIdx.y); its 8 warps take the range's k-tiles in
-// turn. Per k-tile a warp loads one 16-byte word per tile and lane (prefetching kUnroll k-tiles), and per
-// k16 step: the activations' B fragments for kTokenBlocks blocks of 8 rows of x, dequantizes its A
-// fragments and issues kNTiles x kTokenBlocks MMAs. With the weights as A, the MMA's 8-wide N dimension
-// holds up to 8 tokens, so M = 1..8 wastes nothing of the weight stream.
-template <int kNTiles, int kTokenBlocks, int kGroupSize>
-__global__ void __launch_bounds__(kThreads) w4a16_mma_kernel(MmaArgs args) {
-  constexpr int kUnroll = kNTiles == 1 ? 4 : 2;                             // k-tiles of loads in flight per warp
-  constexpr int kStepsPerGroup = kGroupSize >= 64 ? 4 : kGroupSize / 16;   // k16 steps sharing group params
-  constexpr int kGroupsPerTile = 4 / kStepsPerGroup;
-  constexpr int kFrags = kNTiles * kTokenBlocks * 4;  // accumulator floats per lane
+constexpr int kWarpsPerBlock = 4;
 
-  const int warp = threadIdx.x / 32;
+// Loads of one k-tile for the warp's kNTiles tiles: one 16-byte word per tile and lane, and the group
+// parameters of the tile's one or two groups.
+template <int kNTiles, int kGroupsPerTile>
+struct TileLoads {
+  uint4 words[kNTiles];
+  GroupParams params[kNTiles][kGroupsPerTile];
+};
+
+// Every warp is an independent unit of work: kNTiles consecutive tiles of 16 output rows over a contiguous
+// range of k-tiles (warp index = split * groups_of_tiles + group, so the warps of a block share a K range and
+// its activations in L1). It streams its tiles' words kUnroll k-tiles at a time, double-buffered (the next
+// batch's loads are issued before the current batch is used), and per k16 step: loads the activations' B
+// fragments for kTokenBlocks blocks of 8 rows of x, dequantizes its A fragments, issues the MMAs. With the
+// weights as A, the MMA's 8-wide N dimension holds up to 8 tokens, so M = 1..8 wastes no weight bandwidth.
+// With one split the warp writes y; otherwise it adds into the fp32 workspace and the last warp of its
+// group of tiles writes y and re-zeroes what the group used.
+template <int kNTiles, int kTokenBlocks, int kGroupSize>
+__global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs args) {
+  constexpr int kUnroll = kNTiles == 1 ? 4 : 2;                            // k-tiles per batch of loads
+  constexpr int kStepsPerGroup = kGroupSize >= 64 ? 4 : kGroupSize / 16;  // k16 steps sharing group params
+  constexpr int kGroupsPerTile = 4 / kStepsPerGroup;
+  using Loads = TileLoads<kNTiles, kGroupsPerTile>;
+
   const int lane = threadIdx.x % 32;
   const int g = lane / 4;
   const int t = lane % 4;
-  const int tile0 = blockIdx.x * kNTiles;
+  const int groups_of_tiles = args.n / kTileRows / kNTiles;
+  const int warp = blockIdx.x * kWarpsPerBlock + threadIdx.x / 32;
+  const int tile_group = warp % groups_of_tiles;
+  const int split = warp / groups_of_tiles;
+  if (split >= args.splits) return;
+  const int tile0 = tile_group * kNTiles;
   const int k_tiles = args.k / kTileInputs;
-  const int kt_begin = blockIdx.y * args.k_tiles_per_split;
+  const int kt_begin = split * args.k_tiles_per_split;
   const int kt_end = min(k_tiles, kt_begin + args.k_tiles_per_split);
+
+  auto load = [&](int kt, Loads& loads) {
+#pragma unroll
+    for (int nt = 0; nt < kNTiles; ++nt) {
+      loads.words[nt] = LoadStreaming(args.tiles + (static_cast<int64_t>(tile0 + nt) * k_tiles + kt) * 32 + lane);
+#pragma unroll
+      for (int gi = 0; gi < kGroupsPerTile; ++gi) {
+        const int64_t group = (static_cast<int64_t>(kt) * kTileInputs + gi * kStepsPerGroup * 16) / kGroupSize;
+        loads.params[nt][gi] = LoadGroup(args.scales, args.zeros, args.n, group, (tile0 + nt) * kTileRows, g);
+      }
+    }
+  };
 
   float acc[kNTiles][kTokenBlocks][4];
 #pragma unroll
@@ -123,109 +150,96 @@ __global__ void __launch_bounds__(kThreads) w4a16_mma_kernel(MmaArgs args) {
 #pragma unroll
       for (int c = 0; c < 4; ++c) acc[nt][tb][c] = 0.0f;
 
-  for (int kt0 = kt_begin + warp; kt0 < kt_end; kt0 += kWarps * kUnroll) {
-    // 1. Issue every load of kUnroll k-tiles before using any.
-    uint4 words[kUnroll][kNTiles];
-    GroupParams params[kUnroll][kNTiles][kGroupsPerTile];
+  auto compute = [&](int kt, const Loads& loads) {
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int kt = kt0 + u * kWarps;
-      if (kt >= kt_end) break;
+    for (int s = 0; s < 4; ++s) {
+      const int k0 = kt * kTileInputs + 16 * s;
+      // B fragment of token tb * 8 + g: b[0] = x[token][k0 + 2t, +1], b[1] = x[token][k0 + 2t + 8, +9].
+      uint32_t b[kTokenBlocks][2];
+#pragma unroll
+      for (int tb = 0; tb < kTokenBlocks; ++tb) {
+        const int token = tb * 8 + g;
+        if (token < args.m) {
+          const half* row = args.x + static_cast<int64_t>(token) * args.k + k0 + 2 * t;
+          b[tb][0] = __ldg(reinterpret_cast<const unsigned int*>(row));
+          b[tb][1] = __ldg(reinterpret_cast<const unsigned int*>(row + 8));
+        } else {
+          b[tb][0] = 0u;
+          b[tb][1] = 0u;
+        }
+      }
 #pragma unroll
       for (int nt = 0; nt < kNTiles; ++nt) {
-        words[u][nt] = LoadStreaming(args.tiles + (static_cast<int64_t>(tile0 + nt) * k_tiles + kt) * 32 + lane);
+        const uint4& w = loads.words[nt];
+        const uint32_t word = s == 0 ? w.x : s == 1 ? w.y : s == 2 ? w.z : w.w;
+        uint32_t a[4];
+        DequantStep(word, loads.params[nt][s / kStepsPerGroup], a);
 #pragma unroll
-        for (int gi = 0; gi < kGroupsPerTile; ++gi) {
-          const int64_t group = (static_cast<int64_t>(kt) * kTileInputs + gi * kStepsPerGroup * 16) / kGroupSize;
-          params[u][nt][gi] = LoadGroup(args.scales, args.zeros, args.n, group, (tile0 + nt) * kTileRows, g);
-        }
+        for (int tb = 0; tb < kTokenBlocks; ++tb) Mma(acc[nt][tb], a, b[tb]);
       }
     }
-    // 2. Four k16 steps per k-tile.
+  };
+
+  // Double-buffered stream over the warp's k-tiles: while one batch is used the next is in flight. The two
+  // buffers are named, not indexed, so they stay in registers.
+  Loads first[kUnroll];
+  Loads second[kUnroll];
+  auto load_batch = [&](int kt0, Loads (&batch)[kUnroll]) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int kt = kt0 + u * kWarps;
-      if (kt >= kt_end) break;
-#pragma unroll
-      for (int s = 0; s < 4; ++s) {
-        const int k0 = kt * kTileInputs + 16 * s;
-        // B fragment of tokens tb * 8 + g: b[0] = x[token][k0 + 2t, +1], b[1] = x[token][k0 + 2t + 8, +9].
-        uint32_t b[kTokenBlocks][2];
-#pragma unroll
-        for (int tb = 0; tb < kTokenBlocks; ++tb) {
-          const int token = tb * 8 + g;
-          if (token < args.m) {
-            const half* row = args.x + static_cast<int64_t>(token) * args.k + k0 + 2 * t;
-            b[tb][0] = __ldg(reinterpret_cast<const unsigned int*>(row));
-            b[tb][1] = __ldg(reinterpret_cast<const unsigned int*>(row + 8));
-          } else {
-            b[tb][0] = 0u;
-            b[tb][1] = 0u;
-          }
-        }
-#pragma unroll
-        for (int nt = 0; nt < kNTiles; ++nt) {
-          const uint32_t word = s == 0 ? words[u][nt].x : s == 1 ? words[u][nt].y : s == 2 ? words[u][nt].z : words[u][nt].w;
-          uint32_t a[4];
-          DequantStep(word, params[u][nt][s / kStepsPerGroup], a);
-#pragma unroll
-          for (int tb = 0; tb < kTokenBlocks; ++tb) Mma(acc[nt][tb], a, b[tb]);
-        }
-      }
+      if (kt0 + u < kt_end) load(kt0 + u, batch[u]);
     }
+  };
+  auto compute_batch = [&](int kt0, const Loads (&batch)[kUnroll]) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (kt0 + u < kt_end) compute(kt0 + u, batch[u]);
+    }
+  };
+  load_batch(kt_begin, first);
+  for (int kt0 = kt_begin; kt0 < kt_end; kt0 += 2 * kUnroll) {
+    load_batch(kt0 + kUnroll, second);
+    compute_batch(kt0, first);
+    load_batch(kt0 + 2 * kUnroll, first);
+    compute_batch(kt0 + kUnroll, second);
   }
 
-  // 3. Sum the warps' partial results through shared memory: partial[warp][fragment][lane].
-  extern __shared__ float partial[];
+  // Fragment c of tile (nt, tb): row (lane / 4) + 8 (c >= 2) of the tile, token tb * 8 + 2 (lane % 4) + (c & 1).
+  auto for_each_result = [&](auto&& visit) {
 #pragma unroll
-  for (int nt = 0; nt < kNTiles; ++nt)
+    for (int nt = 0; nt < kNTiles; ++nt)
 #pragma unroll
-    for (int tb = 0; tb < kTokenBlocks; ++tb)
+      for (int tb = 0; tb < kTokenBlocks; ++tb)
 #pragma unroll
-      for (int c = 0; c < 4; ++c) partial[(warp * kFrags + (nt * kTokenBlocks + tb) * 4 + c) * 32 + lane] = acc[nt][tb][c];
-  __syncthreads();
-
-  // 4. Each result goes to y (one block along K) or is added into the fp32 workspace. Fragment c of lane l
-  //    in MMA tile (nt, tb) is row (l / 4) + 8 (c >= 2) of the tile, token tb * 8 + 2 (l % 4) + (c & 1).
-  const bool split = gridDim.y > 1;
-  for (int idx = threadIdx.x; idx < kFrags * 32; idx += kThreads) {
-    float sum = 0.0f;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) sum += partial[w * kFrags * 32 + idx];
-    const int fragment = idx / 32;
-    const int l = idx % 32;
-    const int c = fragment % 4;
-    const int tb = (fragment / 4) % kTokenBlocks;
-    const int nt = fragment / 4 / kTokenBlocks;
-    const int row = (tile0 + nt) * kTileRows + l / 4 + (c >= 2 ? 8 : 0);
-    const int token = tb * 8 + 2 * (l % 4) + (c & 1);
-    if (token >= args.m) continue;
-    const int64_t out = static_cast<int64_t>(token) * args.n + row;
-    if (split) {
-      atomicAdd(args.workspace + out, sum);
-    } else {
+        for (int c = 0; c < 4; ++c) {
+          const int row = (tile0 + nt) * kTileRows + g + (c >= 2 ? 8 : 0);
+          const int token = tb * 8 + 2 * t + (c & 1);
+          if (token < args.m) visit(static_cast<int64_t>(token) * args.n + row, row, acc[nt][tb][c]);
+        }
+  };
+  if (args.splits == 1) {
+    for_each_result([&](int64_t out, int row, float sum) {
       args.y[out] = __float2half(sum + (args.bias != nullptr ? args.bias[row] : 0.0f));
-    }
+    });
+    return;
   }
-  if (!split) return;
-
-  // 5. Split-K: the last block of this column of blocks converts the sums and re-zeroes what it used.
-  __shared__ bool is_last;
+  for_each_result([&](int64_t out, int, float sum) { atomicAdd(args.workspace + out, sum); });
   __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) is_last = atomicAdd(args.counters + blockIdx.x, 1) == static_cast<int>(gridDim.y) - 1;
-  __syncthreads();
-  if (!is_last) return;
+  __syncwarp();
+  int arrived = 0;
+  if (lane == 0) arrived = atomicAdd(args.counters + tile_group, 1);
+  if (__shfl_sync(0xffffffffu, arrived, 0) != args.splits - 1) return;
+  // The last warp of this group of tiles: every split's sums are in the workspace.
   __threadfence();
   const int rows = kNTiles * kTileRows;
-  for (int idx = threadIdx.x; idx < rows * args.m; idx += kThreads) {
+  for (int idx = lane; idx < rows * args.m; idx += 32) {
     const int row = tile0 * kTileRows + idx % rows;
     const int64_t out = static_cast<int64_t>(idx / rows) * args.n + row;
     const float sum = __ldcg(args.workspace + out);
     args.y[out] = __float2half(sum + (args.bias != nullptr ? args.bias[row] : 0.0f));
     args.workspace[out] = 0.0f;
   }
-  if (threadIdx.x == 0) args.counters[blockIdx.x] = 0;
+  if (lane == 0) args.counters[tile_group] = 0;
 }
 
 // One warp per (token, output): lanes stride over K. The generic layout has one byte per code.
@@ -310,12 +324,17 @@ constexpr MmaInstance kMmaInstances[] = {
 
 W4MmaPlan PlanW4Mma(int64_t m, int64_t n, int64_t k, int sm_count) {
   W4MmaPlan plan;
-  // Past 8 tokens each block covers two tiles so that the activations it re-reads serve twice the weights.
+  // Past 8 tokens a warp covers two tiles, so the activations it loads serve twice the weights.
   plan.n_tiles_per_block = m > 8 && (n / kTileRows) % 2 == 0 ? 2 : 1;
-  const int64_t blocks_n = n / kTileRows / plan.n_tiles_per_block;
+  const int64_t groups_of_tiles = n / kTileRows / plan.n_tiles_per_block;
   const int64_t k_tiles = k / kTileInputs;
-  // Split K until there are two blocks per multiprocessor, keeping a k-tile per warp in each split.
-  while (blocks_n * plan.split_k < 2 * sm_count && k_tiles / (2 * plan.split_k) >= kWarps) plan.split_k *= 2;
+  // Split K until there are about 24 warps per multiprocessor (each keeping a batch of 16-byte loads in
+  // flight), but give every warp at least 8 k-tiles (4 KB of weights per tile) to stream.
+  const int64_t target_warps = int64_t{24} * sm_count;
+  int64_t splits = std::max<int64_t>(1, (target_warps + groups_of_tiles - 1) / groups_of_tiles);
+  splits = std::min<int64_t>(splits, std::max<int64_t>(1, k_tiles / 8));
+  const int64_t per_split = (k_tiles + splits - 1) / splits;
+  plan.split_k = static_cast<int>((k_tiles + per_split - 1) / per_split);
   return plan;
 }
 
@@ -334,19 +353,21 @@ absl::Status LaunchW4Mma(const W4DeviceWeights& w, const half* x, int64_t m, con
   }
   if (instance == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("w4a16_mma_kernel: no instance for ", plan.n_tiles_per_block,
-                                                   " tiles per block, ", token_blocks, " token blocks, group size ",
+                                                   " tiles per warp, ", token_blocks, " token blocks, group size ",
                                                    w.group_size, " (compiled: 1-2 tiles, 1-4 blocks, groups 32/64/128)"));
   }
-  if ((w.n / kTileRows) % plan.n_tiles_per_block != 0 || (plan.split_k > 1 && (workspace == nullptr || counters == nullptr))) {
+  if ((w.n / kTileRows) % plan.n_tiles_per_block != 0 || plan.split_k < 1 ||
+      (plan.split_k > 1 && (workspace == nullptr || counters == nullptr))) {
     return absl::InvalidArgumentError("w4a16_mma_kernel: plan does not fit the shape or lacks its workspace");
   }
   const int64_t k_tiles = w.k / kTileInputs;
+  const int64_t groups_of_tiles = w.n / kTileRows / plan.n_tiles_per_block;
   MmaArgs args{reinterpret_cast<const uint4*>(w.codes), w.scales, w.zeros, x, bias, y, workspace, counters,
-               static_cast<int>(m), static_cast<int>(w.n), static_cast<int>(w.k),
+               static_cast<int>(m), static_cast<int>(w.n), static_cast<int>(w.k), plan.split_k,
                static_cast<int>((k_tiles + plan.split_k - 1) / plan.split_k)};
-  const dim3 grid(static_cast<unsigned>(w.n / kTileRows / plan.n_tiles_per_block), static_cast<unsigned>(plan.split_k));
-  const size_t shared = sizeof(float) * kWarps * plan.n_tiles_per_block * token_blocks * 4 * 32;
-  instance->kernel<<<grid, kThreads, shared, stream>>>(args);
+  const int64_t warps = groups_of_tiles * plan.split_k;
+  const unsigned blocks = static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  instance->kernel<<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(args);
   return LaunchStatus("w4a16_mma_kernel");
 }
 

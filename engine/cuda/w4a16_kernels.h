@@ -3,8 +3,8 @@
 //
 // Three launchers, one per regime; the CUDA backend's Linear op picks among them by shape:
 // - LaunchW4Mma: decode (M = 1..32) on the tiled layout with tensor cores (mma.m16n8k16), split-K across
-//   blocks when the grid would not fill the GPU. Needs a zeroed fp32 workspace of M * N floats and N / 16
-//   zeroed int counters when split_k > 1; leaves both zeroed again.
+//   warps when the tiles alone would not fill the GPU. Needs a zeroed fp32 workspace of M * N floats and
+//   N / 16 zeroed int counters when split_k > 1; leaves both zeroed again.
 // - LaunchW4Dequantize: writes W as fp16 [N, K] (tiled or generic layout) for the prefill path, which then
 //   multiplies with cuBLAS.
 // - LaunchW4Generic: any shape and M on the generic layout (the tiny models' odd shapes).
@@ -32,8 +32,8 @@ struct W4DeviceWeights {
 };
 
 struct W4MmaPlan {
-  int n_tiles_per_block = 1;  // 16-row tiles one block covers
-  int split_k = 1;            // blocks along K (reduced through the fp32 workspace)
+  int n_tiles_per_block = 1;  // 16-row tiles one warp covers
+  int split_k = 1;            // warps along K per group of tiles (reduced through the fp32 workspace)
 };
 
 // The plan the backend uses for an M x N x K problem on a GPU with `sm_count` multiprocessors.

@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/parallel.h"
 
 namespace nibble::cuda {
 namespace {
@@ -11,15 +12,17 @@ std::vector<uint8_t> UnpackAwqOrder(const HostTensor& packed, int64_t rows, int6
   const int64_t words_per_row = (cols + 7) / 8;
   const auto words = packed.span<int32_t>();
   std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t j = 0; j < words_per_row; ++j) {
-      const uint32_t word = static_cast<uint32_t>(words[r * words_per_row + j]);
-      for (int nibble = 0; nibble < 8; ++nibble) {
-        const int64_t c = 8 * j + kAwqNibbleColumn[nibble];
-        if (c < cols) codes[r * cols + c] = static_cast<uint8_t>((word >> (4 * nibble)) & 0xFu);
+  ParallelFor(rows, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      for (int64_t j = 0; j < words_per_row; ++j) {
+        const uint32_t word = static_cast<uint32_t>(words[r * words_per_row + j]);
+        for (int nibble = 0; nibble < 8; ++nibble) {
+          const int64_t c = 8 * j + kAwqNibbleColumn[nibble];
+          if (c < cols) codes[r * cols + c] = static_cast<uint8_t>((word >> (4 * nibble)) & 0xFu);
+        }
       }
     }
-  }
+  });
   return codes;
 }
 
@@ -50,7 +53,8 @@ absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, i
   if (w.tiled) {
     const int64_t k_tiles = w.k / kTileInputs;
     w.codes.resize(static_cast<size_t>(w.n / kTileRows * k_tiles * 32 * 4));
-    for (int64_t nt = 0; nt < w.n / kTileRows; ++nt) {
+    ParallelFor(w.n / kTileRows, 4, [&](int64_t nt_begin, int64_t nt_end) {
+    for (int64_t nt = nt_begin; nt < nt_end; ++nt) {
       for (int64_t kt = 0; kt < k_tiles; ++kt) {
         uint32_t* tile = w.codes.data() + (nt * k_tiles + kt) * 128;
         for (int lane = 0; lane < 32; ++lane) {
@@ -70,6 +74,7 @@ absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, i
         }
       }
     }
+    });
   } else {
     w.codes.assign(static_cast<size_t>((w.n * w.k + 3) / 4), 0u);
     auto* bytes = reinterpret_cast<uint8_t*>(w.codes.data());
