@@ -52,7 +52,6 @@ class GenerationState {
   std::vector<int32_t> tokens_;
   std::optional<TextStreamer> streamer_;  // absent without a tokenizer
   StopStringFilter stop_filter_;
-  bool stopped_by_string_ = false;
 };
 
 }  // namespace nibble
