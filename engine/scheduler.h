@@ -45,6 +45,12 @@ struct RequestControl {
   std::atomic<bool> cancelled{false};
 };
 
+// Request counts a Scheduler keeps current for readers on other threads (metrics, the queue bound).
+struct SchedulerGauges {
+  std::atomic<int32_t> running{0};
+  std::atomic<int32_t> waiting{0};
+};
+
 class Scheduler {
  public:
   using Clock = std::chrono::steady_clock;
@@ -78,6 +84,8 @@ class Scheduler {
   int32_t num_running() const { return static_cast<int32_t>(running_.size()); }
   int32_t num_waiting() const { return static_cast<int32_t>(waiting_.size()); }
   bool idle() const { return running_.empty() && waiting_.empty(); }
+  // The same counts for other threads, updated whenever requests are queued, admitted, preempted or end.
+  std::shared_ptr<const SchedulerGauges> gauges() const { return gauges_; }
 
  private:
   struct Sequence;
@@ -89,10 +97,11 @@ class Scheduler {
   // Frees the blocks of the most recently admitted running sequence and requeues it; returns it.
   const Sequence* PreemptNewest();
   // Runs the batch and hands out the sampled tokens.
-  void Run(std::vector<Work>& work, Clock::time_point start);
+  void Run(const std::vector<Work>& work);
   // Sends the final event, tells the observer and drops the sequence's blocks.
   void Finish(Sequence& sequence, GenerationEvent event, FinishReason reason, absl::Status status,
               Clock::time_point now);
+  void PublishGauges();
 
   Model& model_;
   const Tokenizer* tokenizer_;
@@ -104,6 +113,7 @@ class Scheduler {
   uint64_t admissions_ = 0;
   std::deque<std::unique_ptr<Sequence>> waiting_;   // arrival order; preempted sequences at the front
   std::vector<std::unique_ptr<Sequence>> running_;  // admission order
+  std::shared_ptr<SchedulerGauges> gauges_ = std::make_shared<SchedulerGauges>();
 };
 
 }  // namespace nibble
