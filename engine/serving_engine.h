@@ -22,7 +22,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -80,7 +79,8 @@ class LoadedModel {
   friend class ServingEngine;
   LoadedModel(const ServingEngine* engine, ModelLabel label, ModelConfig config, RequestLimits limits,
               std::shared_ptr<const Tokenizer> tokenizer, SchedulerOptions scheduler_options,
-              std::shared_ptr<const KvBlockPool> kv_pool, size_t weight_bytes);
+              std::shared_ptr<const SchedulerGauges> gauges, std::shared_ptr<const KvBlockPool> kv_pool,
+              size_t weight_bytes);
 
   const ServingEngine* const engine_;
   const ModelLabel label_;
@@ -88,12 +88,11 @@ class LoadedModel {
   const RequestLimits limits_;
   const std::shared_ptr<const Tokenizer> tokenizer_;
   const SchedulerOptions scheduler_options_;
+  const std::shared_ptr<const SchedulerGauges> gauges_;
   const std::shared_ptr<const KvBlockPool> kv_pool_;
   const size_t weight_bytes_;
   std::atomic<ModelState> state_{ModelState::kServing};
-  std::atomic<int32_t> running_{0};
-  std::atomic<int32_t> waiting_{0};  // in its scheduler's queue
-  std::atomic<int32_t> posted_{0};   // submitted, not yet handed to its scheduler
+  std::atomic<int32_t> posted_{0};  // submitted, not yet handed to its scheduler
 };
 
 // Cancels one request; copyable, usable from any thread, after the request ended too (then it does nothing).
@@ -154,14 +153,21 @@ class ServingEngine {
   struct PendingLoad;
   struct Submission;
 
+  // The engine thread's life: take posted work, step every model, end what the drain deadline cuts, free
+  // unloaded models; sleep while there is nothing to do.
   void Loop();
-  // Engine thread: takes what RPC threads posted (loads, submissions, unloads) and applies it.
-  void TakePosted();
+  // Takes what RPC threads posted (loads, submissions) and applies it; fails the loads once stopping.
+  // Returns whether the engine goes on.
+  bool TakePosted();
   void RunLoad(PendingLoad& load);
-  // Engine thread: frees unloading models that have no request left; publishes running/waiting counts.
+  // Frees unloading models that have no request left; publishes whether any request is left.
   void Reap();
-  bool HasRequests() const;  // engine thread
+  bool HasRequests() const;
   void EndAll(const absl::Status& status);
+  // Frees `slots` (the engine thread's schedulers and models) and marks their models unloaded.
+  void Free(std::vector<std::unique_ptr<ModelSlot>>& slots);
+  // Ends every request and frees every model, as the engine thread exits.
+  void Stop();
 
   const std::string backend_name_;
   std::unique_ptr<Backend> backend_;  // used by the engine thread only
@@ -171,18 +177,19 @@ class ServingEngine {
   std::condition_variable wake_;     // the engine thread waits here for posted work
   std::condition_variable settled_;  // Drain waits here for the last request to end
   // Guarded by mutex_:
-  std::deque<std::unique_ptr<PendingLoad>> loads_;
-  std::deque<Submission> submissions_;
-  bool unloads_posted_ = false;
+  std::vector<std::unique_ptr<PendingLoad>> loads_;
+  std::vector<Submission> submissions_;
+  bool work_posted_ = false;  // loads, submissions, unloads, a drain or a stop since the engine last looked
   bool draining_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;
   bool idle_ = true;  // the engine thread has no request (set by it)
   bool stopping_ = false;
-  uint64_t next_request_id_ = 1;
   std::vector<std::shared_ptr<LoadedModel>> models_;  // not yet freed, in load order
   MemoryUsage device_memory_;
 
+  std::atomic<uint64_t> next_request_id_{1};
   std::vector<std::unique_ptr<ModelSlot>> slots_;  // engine thread only
+  std::once_flag shutdown_once_;
   std::thread thread_;
 };
 
