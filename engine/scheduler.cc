@@ -221,9 +221,10 @@ void Scheduler::Finish(Sequence& sequence, GenerationEvent event, FinishReason r
   usage.total_seconds = Seconds(now - sequence.arrival);
   event.finish = GenerationFinish{reason, std::move(status), usage};
   sequence.done = true;
+  // The observer first: whoever sees the final event finds the metrics updated.
+  if (observer_ != nullptr) observer_->OnRequestFinished(label_, reason, usage);
   sequence.sink->OnEvent(std::move(event));
   sequence.sink.reset();
-  if (observer_ != nullptr) observer_->OnRequestFinished(label_, reason, usage);
 }
 
 void Scheduler::EndAll(FinishReason reason, const absl::Status& status) {

@@ -98,7 +98,7 @@ class Scheduler {
   const Sequence* PreemptNewest();
   // Runs the batch and hands out the sampled tokens.
   void Run(const std::vector<Work>& work);
-  // Sends the final event, tells the observer and drops the sequence's blocks.
+  // Drops the sequence's blocks, tells the observer and sends the final event.
   void Finish(Sequence& sequence, GenerationEvent event, FinishReason reason, absl::Status status,
               Clock::time_point now);
   void PublishGauges();

@@ -289,10 +289,15 @@ void ServingEngine::Free(std::vector<std::unique_ptr<ModelSlot>>& slots) {
   std::vector<std::shared_ptr<LoadedModel>> handles;
   for (auto& slot : slots) handles.push_back(slot->handle);
   slots.clear();  // their schedulers, then their models: device memory is freed here, on the engine thread
+  {
+    std::lock_guard lock(mutex_);
+    std::erase_if(models_, [&](const auto& model) {
+      return std::find(handles.begin(), handles.end(), model) != handles.end();
+    });
+    device_memory_ = backend_->memory_usage();
+  }
+  // Last, so that whoever sees kUnloaded finds the stats updated.
   for (auto& handle : handles) handle->state_ = ModelState::kUnloaded;
-  std::lock_guard lock(mutex_);
-  std::erase_if(models_, [](const auto& model) { return model->state_ == ModelState::kUnloaded; });
-  device_memory_ = backend_->memory_usage();
 }
 
 bool ServingEngine::HasRequests() const {

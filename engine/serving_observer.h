@@ -22,7 +22,7 @@ class ServingObserver {
  public:
   virtual ~ServingObserver() = default;
 
-  // A request ended, for any reason (its final event has just been sent). usage.total_seconds is the
+  // A request ended, for any reason (called just before its final event is sent). usage.total_seconds is the
   // end-to-end latency; queue and first-token times are in `usage` too.
   virtual void OnRequestFinished(const ModelLabel& /*model*/, FinishReason /*reason*/, const Usage& /*usage*/) {}
   // A request produced a token `seconds` after its previous one (not called for its first token).
