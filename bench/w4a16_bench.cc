@@ -4,7 +4,7 @@
 // measured in the same run; cuBLAS fp16's microseconds; and the speedup over it.
 // Weight copies are rotated so that every call reads from HBM, not from the 50 MB L2.
 //
-//   build/bench/w4a16_bench [--groups 128] [--reps 200]
+//   build/bench/w4a16_bench [--groups 128] [--reps 200] [--only SHAPE-NAME-PREFIX] [--ms 1,2,4,8,16,32]
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -50,9 +50,19 @@ struct Shape {
 int Main(int argc, char** argv) {
   int group = 128;
   int reps = 200;
+  std::string only;
+  std::vector<int64_t> ms = {1, 2, 4, 8, 16, 32};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--groups") == 0) group = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--reps") == 0) reps = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+    if (std::strcmp(argv[i], "--ms") == 0) {
+      ms.clear();
+      for (const char* p = argv[i + 1]; *p != '\0';) {
+        ms.push_back(std::strtol(p, const_cast<char**>(&p), 10));
+        if (*p == ',') ++p;
+      }
+    }
   }
   cudaDeviceProp properties{};
   CheckCuda(cudaGetDeviceProperties(&properties, 0), "device");
@@ -78,6 +88,7 @@ int Main(int argc, char** argv) {
                           {"up 4096->11008", 4096, 11008},    {"gate_up 4096->22016", 4096, 22016},
                           {"down 11008->4096", 11008, 4096}};
   for (const Shape& shape : shapes) {
+    if (!only.empty() && std::string(shape.name).rfind(only, 0) != 0) continue;
     // Enough weight copies to spread the timed calls over > 256 MB (5x the L2).
     const int64_t groups = shape.k / group;
     const size_t w4_bytes = shape.n * shape.k / 2 + groups * shape.n * 2 + groups * shape.n / 2;
@@ -114,7 +125,7 @@ int Main(int argc, char** argv) {
     cudaMemset(workspace, 0, 32 * shape.n * sizeof(float));
     cudaMemset(counters, 0, shape.n * sizeof(int));
 
-    for (int64_t m : {1, 2, 4, 8, 16, 32}) {
+    for (int64_t m : ms) {
       const cuda::W4MmaPlan plan = cuda::PlanW4Mma(m, shape.n, shape.k, properties.multiProcessorCount);
       const double ours = MedianMillisPerCall(stream, reps, 15, [&](int i) {
         const auto status = cuda::LaunchW4Mma(weights[i % copies], x, m, nullptr, y, plan, workspace, counters, stream);

@@ -23,15 +23,6 @@ __device__ __forceinline__ uint32_t AndOr(uint32_t a, uint32_t mask, uint32_t bi
 __device__ __forceinline__ half2 AsHalf2(uint32_t bits) { return *reinterpret_cast<half2*>(&bits); }
 __device__ __forceinline__ uint32_t AsU32(half2 value) { return *reinterpret_cast<uint32_t*>(&value); }
 
-// Weights are read exactly once: keep them out of L1.
-__device__ __forceinline__ uint4 LoadStreaming(const uint4* address) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(address));
-  return v;
-}
-
 // Zero point and scale of one group for a lane's two rows (g and g + 8 of its tile), prepared for
 // DequantStep: zero_lo = 1024 + z(g) (subtracted from 1024 + q), zero_hi = -(64 + z(g + 8)) (added to
 // (1024 + 16 q) / 16 = 64 + q). Both subtractions are exact in fp16 (integers below 2048).
@@ -42,17 +33,15 @@ struct GroupParams {
   half2 scale_hi;
 };
 
-__device__ __forceinline__ GroupParams LoadGroup(const half* scales, const uint32_t* zeros, int64_t n, int64_t group,
-                                                 int64_t row0, int g) {
-  // Rows row0 .. row0 + 15 have their zeros in two consecutive words (row0 is a multiple of 16).
-  const uint2 words = *reinterpret_cast<const uint2*>(zeros + group * (n / 8) + row0 / 8);
-  const half zero_lo = __ushort_as_half(static_cast<unsigned short>(0x6400u | ((words.x >> (4 * g)) & 0xFu)));
-  const half zero_hi = __ushort_as_half(static_cast<unsigned short>(0x6400u | ((words.y >> (4 * g)) & 0xFu)));
+// The group parameters of a lane's two rows from a (tile, group) record: 16 fp16 scales and 2 zero words.
+__device__ __forceinline__ GroupParams MakeGroupParams(const half* scales, uint2 zeros, int g) {
+  const half zero_lo = __ushort_as_half(static_cast<unsigned short>(0x6400u | ((zeros.x >> (4 * g)) & 0xFu)));
+  const half zero_hi = __ushort_as_half(static_cast<unsigned short>(0x6400u | ((zeros.y >> (4 * g)) & 0xFu)));
   GroupParams p;
   p.zero_lo = __half2half2(zero_lo);
   p.zero_hi = __half2half2(__hsub(__float2half(960.0f), zero_hi));  // 960 - (1024 + z) = -(64 + z)
-  p.scale_lo = __half2half2(scales[group * n + row0 + g]);
-  p.scale_hi = __half2half2(scales[group * n + row0 + g + 8]);
+  p.scale_lo = __half2half2(scales[g]);
+  p.scale_hi = __half2half2(scales[g + 8]);
   return p;
 }
 
@@ -67,9 +56,10 @@ __device__ __forceinline__ void DequantStep(uint32_t q, const GroupParams& p, ui
   a[3] = AsU32(__hmul2(__hfma2(AsHalf2(AndOr(q, 0x00F000F0u, kMagic1024)), sixteenth, p.zero_hi), p.scale_hi));
 }
 
-// D = A B + D with A 16x16 fp16 (row), B 16x8 fp16 (col), D 16x8 fp32.
+// D = A B + D with A 16x16 fp16 (row), B 16x8 fp16 (col), D 16x8 fp32. A pure function of its registers,
+// so not volatile: the compiler may move independent loads and dequantization across it.
 __device__ __forceinline__ void Mma(float d[4], const uint32_t a[4], const uint32_t b[2]) {
-  asm volatile(
+  asm(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
       "{%0, %1, %2, %3};"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
@@ -78,8 +68,8 @@ __device__ __forceinline__ void Mma(float d[4], const uint32_t a[4], const uint3
 
 struct MmaArgs {
   const uint4* tiles;
-  const half* scales;
-  const uint32_t* zeros;
+  const half* scales;  // tile-major [N / 16][groups][16]
+  const uint2* zeros;  // tile-major [N / 16][groups]
   const half* x;
   const float* bias;
   half* y;
@@ -89,57 +79,95 @@ struct MmaArgs {
   int n;
   int k;
   int splits;             // warps along K per group of tiles
-  int k_tiles_per_split;  // contiguous k-tiles of each of them
+  int k_tiles_per_split;  // contiguous k-tiles of each of them (even: stages are two k-tiles)
 };
 
 constexpr int kWarpsPerBlock = 4;
+constexpr int kStageTiles = 2;  // k-tiles per pipeline stage: 128 inputs, one group of 128
+constexpr int kStages = 4;      // stages per warp: three in flight while one is used
 
-// Loads of one k-tile for the warp's kNTiles tiles: one 16-byte word per tile and lane, and the group
-// parameters of the tile's one or two groups.
-template <int kNTiles, int kGroupsPerTile>
-struct TileLoads {
-  uint4 words[kNTiles];
-  GroupParams params[kNTiles][kGroupsPerTile];
+// Asynchronous global -> shared copies (cp.async, sm_80+): the copy engine fills shared memory while the warp
+// computes, so the warp's prefetch buffer costs no registers. .cg bypasses L1 (weights are read once).
+__device__ __forceinline__ void CopyAsync16(void* shared, const void* global) {
+  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(address), "l"(global));
+}
+__device__ __forceinline__ void CopyAsync8(void* shared, const void* global) {
+  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(address), "l"(global));
+}
+__device__ __forceinline__ void CommitCopies() { asm volatile("cp.async.commit_group;"); }
+template <int kPending>
+__device__ __forceinline__ void WaitCopies() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(kPending));
+}
+
+// One stage of a warp's stream in shared memory: each lane's 16-byte word of every k-tile of every tile,
+// and the (tile, group) records of the groups the stage covers.
+template <int kNTiles, int kGroups>
+struct Stage {
+  uint4 words[kNTiles][kStageTiles][32];
+  half scales[kNTiles][kGroups][kTileRows];
+  uint2 zeros[kNTiles][kGroups];
 };
 
 // Every warp is an independent unit of work: kNTiles consecutive tiles of 16 output rows over a contiguous
-// range of k-tiles (warp index = split * groups_of_tiles + group, so the warps of a block share a K range and
-// its activations in L1). It streams its tiles' words kUnroll k-tiles at a time, double-buffered (the next
-// batch's loads are issued before the current batch is used), and per k16 step: loads the activations' B
-// fragments for kTokenBlocks blocks of 8 rows of x, dequantizes its A fragments, issues the MMAs. With the
-// weights as A, the MMA's 8-wide N dimension holds up to 8 tokens, so M = 1..8 wastes no weight bandwidth.
-// With one split the warp writes y; otherwise it adds into the fp32 workspace and the last warp of its
-// group of tiles writes y and re-zeroes what the group used.
+// range of k-tiles (warp index = split * groups_of_tiles + group of tiles, so the warps of a block share a K
+// range and its activations in L1). The warp streams its tiles through a kStages-deep ring of stages in
+// shared memory filled by cp.async, keeping kStages - 1 stages (3 KB per tile) in flight; per k16 step it
+// loads the activations' B fragments for kTokenBlocks blocks of 8 rows of x, dequantizes its A fragments and
+// issues the MMAs. With the weights as A, the MMA's 8-wide N dimension holds up to 8 tokens, so M = 1..8
+// reads no more weight bytes than M = 1. With one split the warp writes y; otherwise it adds into the fp32
+// workspace and the last warp of its group of tiles writes y and re-zeroes what the group used.
 template <int kNTiles, int kTokenBlocks, int kGroupSize>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs args) {
-  constexpr int kUnroll = kNTiles == 1 ? 4 : 2;                            // k-tiles per batch of loads
-  constexpr int kStepsPerGroup = kGroupSize >= 64 ? 4 : kGroupSize / 16;  // k16 steps sharing group params
-  constexpr int kGroupsPerTile = 4 / kStepsPerGroup;
-  using Loads = TileLoads<kNTiles, kGroupsPerTile>;
+  constexpr int kGroupsPerStage = kGroupSize >= kStageTiles * kTileInputs ? 1 : kStageTiles * kTileInputs / kGroupSize;
+  using StageT = Stage<kNTiles, kGroupsPerStage>;
+  __shared__ StageT stages[kWarpsPerBlock][kStages];
 
   const int lane = threadIdx.x % 32;
+  const int warp_in_block = threadIdx.x / 32;
   const int g = lane / 4;
   const int t = lane % 4;
   const int groups_of_tiles = args.n / kTileRows / kNTiles;
-  const int warp = blockIdx.x * kWarpsPerBlock + threadIdx.x / 32;
+  const int warp = blockIdx.x * kWarpsPerBlock + warp_in_block;
   const int tile_group = warp % groups_of_tiles;
   const int split = warp / groups_of_tiles;
   if (split >= args.splits) return;
   const int tile0 = tile_group * kNTiles;
   const int k_tiles = args.k / kTileInputs;
+  const int groups = args.k / kGroupSize;
   const int kt_begin = split * args.k_tiles_per_split;
   const int kt_end = min(k_tiles, kt_begin + args.k_tiles_per_split);
+  const int stage_count = (kt_end - kt_begin + kStageTiles - 1) / kStageTiles;
+  StageT* ring = stages[warp_in_block];
 
-  auto load = [&](int kt, Loads& loads) {
+  // Issue the copies of stage i (and commit them as one group, empty past the end).
+  auto issue = [&](int i) {
+    if (i < stage_count) {
+      StageT& stage = ring[i % kStages];
+      const int kt0 = kt_begin + i * kStageTiles;
+      const int group0 = kt0 * kTileInputs / kGroupSize;
 #pragma unroll
-    for (int nt = 0; nt < kNTiles; ++nt) {
-      loads.words[nt] = LoadStreaming(args.tiles + (static_cast<int64_t>(tile0 + nt) * k_tiles + kt) * 32 + lane);
+      for (int nt = 0; nt < kNTiles; ++nt) {
+        const int64_t tile = tile0 + nt;
 #pragma unroll
-      for (int gi = 0; gi < kGroupsPerTile; ++gi) {
-        const int64_t group = (static_cast<int64_t>(kt) * kTileInputs + gi * kStepsPerGroup * 16) / kGroupSize;
-        loads.params[nt][gi] = LoadGroup(args.scales, args.zeros, args.n, group, (tile0 + nt) * kTileRows, g);
+        for (int st = 0; st < kStageTiles; ++st) {
+          if (kt0 + st < kt_end) CopyAsync16(&stage.words[nt][st][lane], args.tiles + (tile * k_tiles + kt0 + st) * 32 + lane);
+        }
+        // Lanes 2gi and 2gi + 1 copy group gi's 32 bytes of scales; lane 16 + gi its 8 bytes of zeros.
+        if (lane < 2 * kGroupsPerStage) {
+          const int gi = lane / 2;
+          if (group0 + gi < groups) {
+            CopyAsync16(&stage.scales[nt][gi][(lane % 2) * 8], args.scales + (tile * groups + group0 + gi) * kTileRows + (lane % 2) * 8);
+          }
+        } else if (lane >= 16 && lane < 16 + kGroupsPerStage) {
+          const int gi = lane - 16;
+          if (group0 + gi < groups) CopyAsync8(&stage.zeros[nt][gi], args.zeros + tile * groups + group0 + gi);
+        }
       }
     }
+    CommitCopies();
   };
 
   float acc[kNTiles][kTokenBlocks][4];
@@ -150,58 +178,48 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs 
 #pragma unroll
       for (int c = 0; c < 4; ++c) acc[nt][tb][c] = 0.0f;
 
-  auto compute = [&](int kt, const Loads& loads) {
 #pragma unroll
-    for (int s = 0; s < 4; ++s) {
-      const int k0 = kt * kTileInputs + 16 * s;
-      // B fragment of token tb * 8 + g: b[0] = x[token][k0 + 2t, +1], b[1] = x[token][k0 + 2t + 8, +9].
-      uint32_t b[kTokenBlocks][2];
+  for (int i = 0; i < kStages - 1; ++i) issue(i);
+  for (int i = 0; i < stage_count; ++i) {
+    issue(i + kStages - 1);
+    WaitCopies<kStages - 1>();  // this lane's copies of stage i have landed
+    __syncwarp();               // ... and every lane's (the group records are shared)
+    const StageT& stage = ring[i % kStages];
+    const int kt0 = kt_begin + i * kStageTiles;
 #pragma unroll
-      for (int tb = 0; tb < kTokenBlocks; ++tb) {
-        const int token = tb * 8 + g;
-        if (token < args.m) {
-          const half* row = args.x + static_cast<int64_t>(token) * args.k + k0 + 2 * t;
-          b[tb][0] = __ldg(reinterpret_cast<const unsigned int*>(row));
-          b[tb][1] = __ldg(reinterpret_cast<const unsigned int*>(row + 8));
-        } else {
-          b[tb][0] = 0u;
-          b[tb][1] = 0u;
+    for (int st = 0; st < kStageTiles; ++st) {
+      if (kt0 + st >= kt_end) break;
+#pragma unroll
+      for (int s = 0; s < 4; ++s) {
+        const int k0 = (kt0 + st) * kTileInputs + 16 * s;
+        const int gi = (st * kTileInputs + 16 * s) / kGroupSize;  // the step's group within the stage
+        // B fragment of token tb * 8 + g: b[0] = x[token][k0 + 2t, +1], b[1] = x[token][k0 + 2t + 8, +9].
+        uint32_t b[kTokenBlocks][2];
+#pragma unroll
+        for (int tb = 0; tb < kTokenBlocks; ++tb) {
+          const int token = tb * 8 + g;
+          if (token < args.m) {
+            const half* row = args.x + static_cast<int64_t>(token) * args.k + k0 + 2 * t;
+            b[tb][0] = __ldg(reinterpret_cast<const unsigned int*>(row));
+            b[tb][1] = __ldg(reinterpret_cast<const unsigned int*>(row + 8));
+          } else {
+            b[tb][0] = 0u;
+            b[tb][1] = 0u;
+          }
+        }
+#pragma unroll
+        for (int nt = 0; nt < kNTiles; ++nt) {
+          const uint4 w = stage.words[nt][st][lane];
+          const uint32_t word = s == 0 ? w.x : s == 1 ? w.y : s == 2 ? w.z : w.w;
+          const GroupParams params = MakeGroupParams(stage.scales[nt][gi], stage.zeros[nt][gi], g);
+          uint32_t a[4];
+          DequantStep(word, params, a);
+#pragma unroll
+          for (int tb = 0; tb < kTokenBlocks; ++tb) Mma(acc[nt][tb], a, b[tb]);
         }
       }
-#pragma unroll
-      for (int nt = 0; nt < kNTiles; ++nt) {
-        const uint4& w = loads.words[nt];
-        const uint32_t word = s == 0 ? w.x : s == 1 ? w.y : s == 2 ? w.z : w.w;
-        uint32_t a[4];
-        DequantStep(word, loads.params[nt][s / kStepsPerGroup], a);
-#pragma unroll
-        for (int tb = 0; tb < kTokenBlocks; ++tb) Mma(acc[nt][tb], a, b[tb]);
-      }
     }
-  };
-
-  // Double-buffered stream over the warp's k-tiles: while one batch is used the next is in flight. The two
-  // buffers are named, not indexed, so they stay in registers.
-  Loads first[kUnroll];
-  Loads second[kUnroll];
-  auto load_batch = [&](int kt0, Loads (&batch)[kUnroll]) {
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      if (kt0 + u < kt_end) load(kt0 + u, batch[u]);
-    }
-  };
-  auto compute_batch = [&](int kt0, const Loads (&batch)[kUnroll]) {
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      if (kt0 + u < kt_end) compute(kt0 + u, batch[u]);
-    }
-  };
-  load_batch(kt_begin, first);
-  for (int kt0 = kt_begin; kt0 < kt_end; kt0 += 2 * kUnroll) {
-    load_batch(kt0 + kUnroll, second);
-    compute_batch(kt0, first);
-    load_batch(kt0 + 2 * kUnroll, first);
-    compute_batch(kt0 + kUnroll, second);
+    __syncwarp();  // every lane is done with this slot before a later issue() refills it
   }
 
   // Fragment c of tile (nt, tb): row (lane / 4) + 8 (c >= 2) of the tile, token tb * 8 + 2 (lane % 4) + (c & 1).
@@ -276,9 +294,12 @@ __global__ void w4a16_dequantize_tiled_kernel(W4DeviceWeights w, half* out) {
   const uint4 word = reinterpret_cast<const uint4*>(w.codes)[tile * 32 + lane];
   const uint32_t words[4] = {word.x, word.y, word.z, word.w};
   const int64_t row = nt * kTileRows + g;
+  const int64_t groups = w.k / w.group_size;
+  const auto* zeros = reinterpret_cast<const uint2*>(w.zeros);
   for (int s = 0; s < 4; ++s) {
     const int64_t k0 = kt * kTileInputs + 16 * s + 2 * t;
-    const GroupParams p = LoadGroup(w.scales, w.zeros, w.n, k0 / w.group_size, nt * kTileRows, g);
+    const int64_t record = nt * groups + k0 / w.group_size;
+    const GroupParams p = MakeGroupParams(w.scales + record * kTileRows, zeros[record], g);
     uint32_t a[4];
     DequantStep(words[s], p, a);
     *reinterpret_cast<uint32_t*>(out + row * w.k + k0) = a[0];
@@ -328,12 +349,12 @@ W4MmaPlan PlanW4Mma(int64_t m, int64_t n, int64_t k, int sm_count) {
   plan.n_tiles_per_block = m > 8 && (n / kTileRows) % 2 == 0 ? 2 : 1;
   const int64_t groups_of_tiles = n / kTileRows / plan.n_tiles_per_block;
   const int64_t k_tiles = k / kTileInputs;
-  // Split K until there are about 24 warps per multiprocessor (each keeping a batch of 16-byte loads in
-  // flight), but give every warp at least 8 k-tiles (4 KB of weights per tile) to stream.
-  const int64_t target_warps = int64_t{24} * sm_count;
+  // Split K until there are about 32 warps per multiprocessor (each keeping three 1 KB stages in flight),
+  // giving every warp at least 8 k-tiles (4 stages) and an even number of them (stages are 2 k-tiles).
+  const int64_t target_warps = int64_t{32} * sm_count;
   int64_t splits = std::max<int64_t>(1, (target_warps + groups_of_tiles - 1) / groups_of_tiles);
   splits = std::min<int64_t>(splits, std::max<int64_t>(1, k_tiles / 8));
-  const int64_t per_split = (k_tiles + splits - 1) / splits;
+  const int64_t per_split = ((k_tiles + splits - 1) / splits + 1) / 2 * 2;
   plan.split_k = static_cast<int>((k_tiles + per_split - 1) / per_split);
   return plan;
 }
@@ -362,9 +383,10 @@ absl::Status LaunchW4Mma(const W4DeviceWeights& w, const half* x, int64_t m, con
   }
   const int64_t k_tiles = w.k / kTileInputs;
   const int64_t groups_of_tiles = w.n / kTileRows / plan.n_tiles_per_block;
-  MmaArgs args{reinterpret_cast<const uint4*>(w.codes), w.scales, w.zeros, x, bias, y, workspace, counters,
-               static_cast<int>(m), static_cast<int>(w.n), static_cast<int>(w.k), plan.split_k,
-               static_cast<int>((k_tiles + plan.split_k - 1) / plan.split_k)};
+  const int64_t per_split = ((k_tiles + plan.split_k - 1) / plan.split_k + 1) / 2 * 2;
+  MmaArgs args{reinterpret_cast<const uint4*>(w.codes), w.scales, reinterpret_cast<const uint2*>(w.zeros), x, bias, y,
+               workspace, counters, static_cast<int>(m), static_cast<int>(w.n), static_cast<int>(w.k), plan.split_k,
+               static_cast<int>(per_split)};
   const int64_t warps = groups_of_tiles * plan.split_k;
   const unsigned blocks = static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock);
   instance->kernel<<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(args);

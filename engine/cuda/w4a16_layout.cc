@@ -84,13 +84,28 @@ absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, i
   }
 
   const auto scales = awq.scales.span<uint16_t>();
-  w.scales.assign(scales.begin(), scales.end());
   const std::vector<uint8_t> zeros = UnpackAwqOrder(awq.qzeros, groups, w.n);
-  const int64_t zero_words = (w.n + 7) / 8;
-  w.zeros.assign(static_cast<size_t>(groups * zero_words), 0u);
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t n = 0; n < w.n; ++n) {
-      w.zeros[g * zero_words + n / 8] |= static_cast<uint32_t>(zeros[g * w.n + n]) << (4 * (n % 8));
+  if (w.tiled) {
+    const int64_t tiles = w.n / kTileRows;
+    w.scales.resize(static_cast<size_t>(tiles * groups * kTileRows));
+    w.zeros.assign(static_cast<size_t>(tiles * groups * 2), 0u);
+    for (int64_t nt = 0; nt < tiles; ++nt) {
+      for (int64_t g = 0; g < groups; ++g) {
+        for (int r = 0; r < kTileRows; ++r) {
+          const int64_t n = nt * kTileRows + r;
+          w.scales[(nt * groups + g) * kTileRows + r] = scales[g * w.n + n];
+          w.zeros[(nt * groups + g) * 2 + r / 8] |= static_cast<uint32_t>(zeros[g * w.n + n]) << (4 * (r % 8));
+        }
+      }
+    }
+  } else {
+    w.scales.assign(scales.begin(), scales.end());
+    const int64_t zero_words = (w.n + 7) / 8;
+    w.zeros.assign(static_cast<size_t>(groups * zero_words), 0u);
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int64_t n = 0; n < w.n; ++n) {
+        w.zeros[g * zero_words + n / 8] |= static_cast<uint32_t>(zeros[g * w.n + n]) << (4 * (n % 8));
+      }
     }
   }
   return w;

@@ -17,10 +17,12 @@
 //   (slot i = bits 4i..4i+3). With this order, masking the word with 0x000F000F / 0x00F000F0 (before and
 //   after a shift by 8) and OR-ing 0x6400 (fp16 1024.0) into each half yields the four half2 registers of
 //   the fragment directly: see w4a16_kernels.cu.
+//   Scales and zeros are tile-major, so that one (tile, group) is 40 contiguous bytes a warp copies in two
+//   pieces: scales fp16 [N / 16][groups][16] (row r of the tile at index r), zeros [N / 16][groups][2]
+//   uint32 (rows 0..7 in word 0, rows 8..15 in word 1, row r in bits 4 (r % 8)..+3).
 // Generic (any shape, e.g. the tiny models' in_features 172 or a shorter last group): codes one byte each,
-//   [N, K] row-major.
-// Both: scales fp16 [groups, N]; zeros 4-bit, [groups, ceil(N / 8)] uint32 with column 8j + i in bits
-// 4i..4i+3 (plain order, unlike AutoAWQ's).
+//   [N, K] row-major; scales fp16 [groups, N]; zeros [groups, ceil(N / 8)] uint32 with column 8j + i in
+//   bits 4i..4i+3 (plain order, unlike AutoAWQ's).
 //
 // Pure host code: thread-safe, no device memory.
 #pragma once
@@ -42,8 +44,8 @@ struct W4Weights {
   int group_size = 0;
   bool tiled = false;
   std::vector<uint32_t> codes;     // tiled: the tile words; generic: bytes [N, K] packed 4 per word
-  std::vector<uint16_t> scales;    // fp16 bits [groups, N]
-  std::vector<uint32_t> zeros;     // [groups, ceil(N / 8)]
+  std::vector<uint16_t> scales;    // fp16 bits: tiled [N / 16][groups][16], generic [groups, N]
+  std::vector<uint32_t> zeros;     // tiled [N / 16][groups][2], generic [groups, ceil(N / 8)]
   int64_t groups() const { return (k + group_size - 1) / group_size; }
 };
 

@@ -11,10 +11,21 @@
 namespace nibble::cuda {
 namespace {
 
+// The dequantized value of `code` at (row, col), reading the scale and zero from the layout's own arrays.
 float Dequantized(const W4Weights& w, int64_t row, int64_t col, uint32_t code) {
   const int64_t group = col / w.group_size;
-  const uint32_t zero = (w.zeros[group * ((w.n + 7) / 8) + row / 8] >> (4 * (row % 8))) & 0xFu;
-  return (static_cast<float>(code) - static_cast<float>(zero)) * HalfToFloat(w.scales[group * w.n + row]);
+  uint32_t zero;
+  float scale;
+  if (w.tiled) {
+    const int64_t record = (row / kTileRows) * w.groups() + group;  // tile-major (tile, group)
+    const int r = static_cast<int>(row % kTileRows);
+    zero = (w.zeros[record * 2 + r / 8] >> (4 * (r % 8))) & 0xFu;
+    scale = HalfToFloat(w.scales[record * kTileRows + r]);
+  } else {
+    zero = (w.zeros[group * ((w.n + 7) / 8) + row / 8] >> (4 * (row % 8))) & 0xFu;
+    scale = HalfToFloat(w.scales[group * w.n + row]);
+  }
+  return (static_cast<float>(code) - static_cast<float>(zero)) * scale;
 }
 
 struct Shape3 {

@@ -30,4 +30,13 @@ fi
 if [[ " $steps " == *" bench "* ]]; then
   build-device/bench/w4a16_bench | tee "$out/w4a16_bench.md" || status=1
 fi
+if [[ " $steps " == *" profile "* ]]; then
+  # Nsight Compute on the batch-1 W4A16 kernel of two shapes (graph nodes profiled one by one).
+  for shape in qkv o; do
+    ncu --graph-profiling node --kernel-name regex:w4a16_mma --launch-skip 2 --launch-count 1 \
+      --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats \
+      --section LaunchStats build-device/bench/w4a16_bench --only "$shape" --ms 1 --reps 4 >"$out/ncu-$shape.txt" 2>&1
+    grep -E "Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Warp Cycles Per Issued|Stall|Block Limit|Waves Per SM|L1/TEX Hit|L2 Hit|Mem Busy|Max Bandwidth|Issue Slots|Eligible" "$out/ncu-$shape.txt" | head -40
+  done
+fi
 exit $status
