@@ -1,6 +1,6 @@
-// Offline Generate, and through it GenerationState's decisions, with a real tokenizer (tok512 from
-// ../shared; skipped where absent) over a random model: text deltas, stop strings spanning tokens, stop
-// token ids and EOS, logprobs, and generation until the context is full.
+// Offline Generate, and through it GenerationState's decisions, on stories260K and tok512 from ../shared
+// (skipped where absent): text deltas, stop strings spanning tokens, stop token ids and EOS, logprobs,
+// generation until the context is full, cancellation from the callback.
 #include "engine/generation.h"
 
 #include <gmock/gmock.h>
@@ -17,8 +17,9 @@ namespace {
 class GenerationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    tokenizer_ = testing::SharedTokenizer();
-    if (tokenizer_ == nullptr) GTEST_SKIP() << "models/stories260K/tok512.model not found (set NIBBLE_SHARED)";
+    NIBBLE_REQUIRE_STORIES260K(stories);
+    host_ = stories.host;
+    tokenizer_ = stories.tokenizer;
     ModelOptions options;
     options.max_context = 128;
     model_ = Model::Create(*backend_, *host_, options).value();
@@ -54,7 +55,7 @@ class GenerationTest : public ::testing::Test {
   }
 
   std::unique_ptr<Backend> backend_ = MakeBackend(BackendKind::kCpu).value();
-  std::shared_ptr<const HostModel> host_ = testing::RandomTinyModel(11);
+  std::shared_ptr<const HostModel> host_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   std::unique_ptr<Model> model_;
 };
@@ -120,23 +121,29 @@ TEST_F(GenerationTest, StopTokensEndGenerationWithoutBeingSent) {
   EXPECT_EQ(stopped.text, ContinuationText("Once upon a time", stopped.tokens));
 }
 
-TEST_F(GenerationTest, EosStopsGenerationUnlessIgnored) {
-  const int32_t eos = host_->config.eos_token_ids.front();
-  // Some prompt whose greedy output contains EOS.
-  for (int32_t first = 3; first < 200; ++first) {
-    GenerationRequest request = Greedy("", 40);
-    request.prompt_token_ids = {tokenizer_->bos_id(), first};
-    const GenerationResult ignored = Run(request);
+// stories260K ends its stories with BOS, not EOS: a synthetic model, sampled, says EOS now and then.
+TEST(GenerationWithoutTokenizerTest, EosStopsGenerationUnlessIgnored) {
+  const auto synthetic = testing::SynthTinyModel(3);
+  auto backend = MakeBackend(BackendKind::kCpu).value();
+  auto model = Model::Create(*backend, *synthetic, ModelOptions{}).value();
+  const int32_t eos = synthetic->config.eos_token_ids.front();
+  for (uint64_t seed = 0; seed < 50; ++seed) {
+    GenerationRequest request;
+    request.prompt_token_ids = {synthetic->config.bos_token_id};
+    request.max_tokens = 100;
+    request.sampling.seed = seed;
+    request.ignore_eos = true;
+    const GenerationResult ignored = Generate(*model, nullptr, request).value();
     const auto at = std::find(ignored.tokens.begin(), ignored.tokens.end(), eos);
     if (at == ignored.tokens.end()) continue;
     EXPECT_EQ(ignored.finish_reason, FinishReason::kLength);
     request.ignore_eos = false;
-    const GenerationResult stopped = Run(request);
+    const GenerationResult stopped = Generate(*model, nullptr, request).value();
     EXPECT_EQ(stopped.finish_reason, FinishReason::kStop);
     EXPECT_EQ(stopped.tokens, std::vector<int32_t>(ignored.tokens.begin(), at));
     return;
   }
-  FAIL() << "no prompt tried makes this random model emit EOS";
+  FAIL() << "no seed tried makes the synthetic model say EOS";
 }
 
 TEST_F(GenerationTest, LogprobsReportTheChosenTokenAndTheMostLikely) {

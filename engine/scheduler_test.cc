@@ -1,6 +1,7 @@
 // The continuous-batching scheduler on the CPU backend, stepped by hand (no engine thread): batching leaves
-// every stream unchanged, chunked prefill interleaves with decodes, preemption recomputes seamlessly,
-// cancellation and deadlines end requests at the next step and free their KV blocks.
+// every stream unchanged and preemption recomputes seamlessly (on stories260K, a real model), chunked
+// prefill interleaves with decodes, cancellation and deadlines end requests at the next step and free
+// their KV blocks (on a synthetic model).
 #include "engine/scheduler.h"
 
 #include <gmock/gmock.h>
@@ -27,6 +28,21 @@ std::vector<int32_t> RandomPrompt(size_t length, uint32_t seed) {
   return prompt;
 }
 
+// Prompts of `count` different lengths: BOS and growing prefixes of a story.
+std::vector<std::vector<int32_t>> StoryPrompts(const Tokenizer& tokenizer, size_t count) {
+  const std::vector<int32_t> story =
+      tokenizer.Encode("Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+                       "One day, she saw a big, red ball. She wanted to play with it, but it was too high.")
+          .value();
+  std::vector<std::vector<int32_t>> prompts;
+  for (size_t i = 0; i < count; ++i) {
+    std::vector<int32_t> prompt = {tokenizer.bos_id()};
+    prompt.insert(prompt.end(), story.begin(), story.begin() + std::min(story.size(), 5 * i));
+    prompts.push_back(prompt);
+  }
+  return prompts;
+}
+
 GenerationRequest Request(std::vector<int32_t> prompt, int32_t max_tokens) {
   GenerationRequest request;
   request.prompt_token_ids = std::move(prompt);
@@ -38,8 +54,9 @@ GenerationRequest Request(std::vector<int32_t> prompt, int32_t max_tokens) {
 
 class SchedulerTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Model> MakeModel(const ModelOptions& options) {
-    auto model = Model::Create(*backend_, *host_, options);
+  std::unique_ptr<Model> MakeModel(const ModelOptions& options) { return MakeModel(options, *host_); }
+  std::unique_ptr<Model> MakeModel(const ModelOptions& options, const HostModel& host) {
+    auto model = Model::Create(*backend_, host, options);
     EXPECT_TRUE(model.ok()) << model.status();
     return std::move(model).value();
   }
@@ -72,16 +89,19 @@ class SchedulerTest : public ::testing::Test {
   }
 
   std::unique_ptr<Backend> backend_ = MakeBackend(BackendKind::kCpu).value();
-  std::shared_ptr<const HostModel> host_ = testing::RandomTinyModel(7);
+  std::shared_ptr<const HostModel> host_ = testing::SynthTinyModel(7);
 };
 
 TEST_F(SchedulerTest, BatchedGreedyStreamsEqualEachRunAlone) {
+  NIBBLE_REQUIRE_STORIES260K(stories);
   ModelOptions options;
-  options.max_step_tokens = 16;  // prompts up to 40 tokens prefill in chunks
+  options.max_step_tokens = 16;  // prompts up to 36 tokens prefill in chunks
   options.max_seqs = 8;
-  std::unique_ptr<Model> model = MakeModel(options);
+  std::unique_ptr<Model> model = MakeModel(options, *stories.host);
   std::vector<GenerationRequest> requests;
-  for (uint32_t i = 0; i < 8; ++i) requests.push_back(Request(RandomPrompt(1 + 5 * i, i), 12 + 2 * i));
+  for (const std::vector<int32_t>& prompt : StoryPrompts(*stories.tokenizer, 8)) {
+    requests.push_back(Request(prompt, 12 + 2 * static_cast<int32_t>(requests.size())));
+  }
 
   const std::vector<std::vector<int32_t>> together = RunTogether(*model, requests);
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -123,9 +143,13 @@ TEST_F(SchedulerTest, PreemptedStreamsContinueWithTheSameTokens) {
   small.kv_block_size = 4;
   small.kv_blocks = 24;
   small.max_seqs = 8;
+  NIBBLE_REQUIRE_STORIES260K(stories);
   std::vector<GenerationRequest> requests;
   for (uint32_t i = 0; i < 6; ++i) {
-    GenerationRequest request = Request(RandomPrompt(8, 10 + i), 24);
+    std::vector<int32_t> prompt = StoryPrompts(*stories.tokenizer, 3)[2];  // BOS and 10 tokens
+    prompt.resize(8);
+    prompt.back() = 100 + static_cast<int32_t>(i);  // different for each
+    GenerationRequest request = Request(prompt, 24);
     if (i % 2 == 1) {  // seeded sampling must survive recomputation too
       request.sampling.temperature = 0.9f;
       request.sampling.top_k = 50;
@@ -133,10 +157,10 @@ TEST_F(SchedulerTest, PreemptedStreamsContinueWithTheSameTokens) {
     }
     requests.push_back(request);
   }
-  std::unique_ptr<Model> roomy = MakeModel(ModelOptions{});
+  std::unique_ptr<Model> roomy = MakeModel(ModelOptions{}, *stories.host);
   const std::vector<std::vector<int32_t>> expected = RunTogether(*roomy, requests);
 
-  std::unique_ptr<Model> cramped = MakeModel(small);
+  std::unique_ptr<Model> cramped = MakeModel(small, *stories.host);
   testing::CountingObserver observer;
   const std::vector<std::vector<int32_t>> got = RunTogether(*cramped, requests, &observer);
   EXPECT_GT(observer.preemptions(), 0);

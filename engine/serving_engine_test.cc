@@ -1,11 +1,13 @@
-// The serving engine on the CPU backend: requests from many threads, batching that leaves every stream
-// as offline generation makes it, cancellation, the bounded queue, deadlines, validation, unloading and
-// draining. A GateSink holds the engine thread still where a test needs the engine at a known point.
+// The serving engine on the CPU backend. On stories260K (../shared; skipped where absent): the reference
+// text, batching that leaves every stream as offline generation makes it, 64 concurrent requests from
+// several threads. On a synthetic model: cancellation, the bounded queue, deadlines, validation, unloading
+// and draining. A GateSink holds the engine thread still where a test needs the engine at a known point.
 #include "engine/serving_engine.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <functional>
 #include <random>
 #include <thread>
@@ -48,10 +50,18 @@ class ServingEngineTest : public ::testing::Test {
                                               options);
   }
 
+  // The synthetic model.
   std::shared_ptr<LoadedModel> Load(const ModelOptions& model_options = {},
                                     const SchedulerOptions& scheduler_options = {}, std::string version = "1") {
     auto model = engine_->LoadModel(ModelLabel{"tiny", std::move(version)}, host_, nullptr, model_options,
                                     scheduler_options);
+    EXPECT_TRUE(model.ok()) << model.status();
+    return std::move(model).value();
+  }
+
+  std::shared_ptr<LoadedModel> LoadStories(const testing::SharedModel& stories) {
+    auto model = engine_->LoadModel(ModelLabel{"stories260K", "1"}, stories.host, stories.tokenizer, ModelOptions{},
+                                    SchedulerOptions{});
     EXPECT_TRUE(model.ok()) << model.status();
     return std::move(model).value();
   }
@@ -66,48 +76,71 @@ class ServingEngineTest : public ::testing::Test {
   }
 
   // Offline generation on a model of our own, for reference outputs.
-  std::vector<int32_t> GenerateAlone(const GenerationRequest& request) {
+  GenerationResult GenerateAlone(const GenerationRequest& request, const HostModel& host,
+                                 const Tokenizer* tokenizer) {
     auto backend = MakeBackend(BackendKind::kCpu).value();
-    auto model = Model::Create(*backend, *host_, ModelOptions{}).value();
-    auto result = Generate(*model, nullptr, request);
+    auto model = Model::Create(*backend, host, ModelOptions{}).value();
+    auto result = Generate(*model, tokenizer, request);
     EXPECT_TRUE(result.ok()) << result.status();
-    return result.ok() ? result->tokens : std::vector<int32_t>{};
+    return result.ok() ? *std::move(result) : GenerationResult{};
   }
 
   size_t DeviceBytes() const { return engine_->Stats().device_memory.used_bytes; }
 
   std::shared_ptr<testing::CountingObserver> observer_ = std::make_shared<testing::CountingObserver>();
-  std::shared_ptr<const HostModel> host_ = testing::RandomTinyModel(7);
+  std::shared_ptr<const HostModel> host_ = testing::SynthTinyModel(7);
   std::unique_ptr<ServingEngine> engine_;
 };
 
+TEST_F(ServingEngineTest, Stories260KWritesTheReferenceText) {
+  NIBBLE_REQUIRE_STORIES260K(stories);
+  auto model = LoadStories(stories);
+  GenerationRequest request = Request({stories.tokenizer->bos_id()}, 40);
+  auto sink = Submit(model, request);
+  ASSERT_TRUE(sink->WaitForFinish());
+  // What llama2.c's run.c prints for stories260K at temperature 0.
+  EXPECT_THAT(sink->text(),
+              ::testing::StartsWith("Once upon a time, there was a little girl named Lily. She loved to play"));
+}
+
+const std::vector<std::string> kOpenings = {
+    "Once upon a time", "Lily and Tom went to the park", "The little dog was sad", "One day, a big bird",
+    "Tim had a red ball.", "Mom said, \"", "There was a tree", "Sue liked to sing"};
+
 TEST_F(ServingEngineTest, GreedyStreamsEqualOfflineGenerate) {
-  auto model = Load();
+  NIBBLE_REQUIRE_STORIES260K(stories);
+  auto model = LoadStories(stories);
   std::vector<GenerationRequest> requests;
   std::vector<std::shared_ptr<RecordingSink>> sinks;
-  for (uint32_t i = 0; i < 8; ++i) {
-    requests.push_back(Request(RandomPrompt(3 + 7 * i, i), 16 + i));
-    sinks.push_back(Submit(model, requests.back()));
+  for (size_t i = 0; i < kOpenings.size(); ++i) {
+    GenerationRequest request = Request({}, 20 + 5 * static_cast<int32_t>(i));
+    request.prompt = kOpenings[i];
+    requests.push_back(request);
+    sinks.push_back(Submit(model, request));
   }
   for (size_t i = 0; i < requests.size(); ++i) {
     ASSERT_TRUE(sinks[i]->WaitForFinish());
-    EXPECT_EQ(sinks[i]->tokens(), GenerateAlone(requests[i])) << "request " << i;
+    const GenerationResult alone = GenerateAlone(requests[i], *stories.host, stories.tokenizer.get());
+    EXPECT_EQ(sinks[i]->tokens(), alone.tokens) << "request " << i;
+    EXPECT_EQ(sinks[i]->text(), alone.text) << "request " << i;
     const GenerationFinish finish = *sinks[i]->finish();
     EXPECT_EQ(finish.reason, FinishReason::kLength);
     EXPECT_TRUE(finish.status.ok());
-    EXPECT_EQ(finish.usage.prompt_tokens, static_cast<int32_t>(requests[i].prompt_token_ids.size()));
+    EXPECT_EQ(finish.usage.prompt_tokens, alone.usage.prompt_tokens);
     EXPECT_EQ(finish.usage.completion_tokens, *requests[i].max_tokens);
     ASSERT_TRUE(finish.usage.time_to_first_token_seconds.has_value());
     EXPECT_LE(finish.usage.queue_seconds, *finish.usage.time_to_first_token_seconds);
     EXPECT_LE(*finish.usage.time_to_first_token_seconds, finish.usage.total_seconds);
   }
-  EXPECT_EQ(observer_->finished(FinishReason::kLength), 8);
+  EXPECT_EQ(observer_->finished(FinishReason::kLength), static_cast<int>(requests.size()));
   EXPECT_GT(observer_->token_latencies(), 0);
 }
 
-// 64 requests with 64 different sampling settings, submitted from four threads at once.
+// 64 requests with 64 different sampling settings (and some stop strings), submitted from four threads.
 GenerationRequest VariedRequest(uint32_t i) {
-  GenerationRequest request = Request(RandomPrompt(2 + i % 13, 100 + i), 8 + static_cast<int32_t>(i % 17));
+  GenerationRequest request;
+  request.prompt = kOpenings[i % kOpenings.size()];
+  request.max_tokens = 8 + static_cast<int32_t>(i % 17);
   SamplingParams& s = request.sampling;
   s.temperature = std::array{0.0f, 0.6f, 1.0f, 1.4f}[i % 4];
   s.top_k = std::array{0, 5, 40}[i % 3];
@@ -118,12 +151,13 @@ GenerationRequest VariedRequest(uint32_t i) {
   s.frequency_penalty = std::array{0.0f, 0.3f}[(i / 16) % 2];
   s.num_logprobs = std::array{0, 3}[(i / 5) % 2];
   s.seed = 7919 * i;
-  request.ignore_eos = i % 2 == 0;  // the others may stop at EOS
+  if (i % 3 == 0) request.stop = {".", " and"};
   return request;
 }
 
 TEST_F(ServingEngineTest, SixtyFourConcurrentRequestsCompleteAndSeededOnesRepeat) {
-  auto model = Load();
+  NIBBLE_REQUIRE_STORIES260K(stories);
+  auto model = LoadStories(stories);
   std::vector<std::shared_ptr<RecordingSink>> first(64);
   std::vector<std::thread> clients;
   for (uint32_t t = 0; t < 4; ++t) {
@@ -139,11 +173,12 @@ TEST_F(ServingEngineTest, SixtyFourConcurrentRequestsCompleteAndSeededOnesRepeat
     const GenerationRequest request = VariedRequest(i);
     EXPECT_TRUE(finish.status.ok()) << finish.status;
     EXPECT_EQ(finish.usage.completion_tokens, static_cast<int32_t>(first[i]->tokens().size()));
+    const std::string text = first[i]->text();
+    for (const std::string& stop : request.stop) EXPECT_EQ(text.find(stop), std::string::npos) << text;
     if (finish.reason == FinishReason::kLength) {
       EXPECT_EQ(finish.usage.completion_tokens, *request.max_tokens);
     } else {
       EXPECT_EQ(finish.reason, FinishReason::kStop);
-      EXPECT_FALSE(request.ignore_eos);
     }
     size_t logprobs = 0;
     for (const GenerationEvent& event : first[i]->events()) {
@@ -155,6 +190,7 @@ TEST_F(ServingEngineTest, SixtyFourConcurrentRequestsCompleteAndSeededOnesRepeat
     }
     EXPECT_EQ(logprobs, request.sampling.num_logprobs > 0 ? first[i]->tokens().size() : 0u);
   }
+  EXPECT_GT(observer_->finished(FinishReason::kStop), 0);  // the stop strings did stop some
 
   // Resubmitted in the opposite order (so in other batches), each request repeats exactly.
   std::vector<std::shared_ptr<RecordingSink>> again(64);
@@ -162,6 +198,7 @@ TEST_F(ServingEngineTest, SixtyFourConcurrentRequestsCompleteAndSeededOnesRepeat
   for (uint32_t i = 0; i < 64; ++i) {
     ASSERT_TRUE(again[i]->WaitForFinish());
     EXPECT_EQ(again[i]->tokens(), first[i]->tokens()) << "request " << i;
+    EXPECT_EQ(again[i]->text(), first[i]->text()) << "request " << i;
   }
   EXPECT_EQ(model->stats().kv_cache_usage, 0.0);
   EXPECT_EQ(observer_->finished(), 128);
@@ -249,6 +286,7 @@ TEST_F(ServingEngineTest, RequestsThatWaitTooLongAreDeadlineExceeded) {
 
 TEST_F(ServingEngineTest, InvalidRequestsAreRefusedNamingTheField) {
   ModelOptions small_cache;
+  small_cache.max_context = 256;
   small_cache.kv_blocks = 4;  // 64 tokens
   small_cache.kv_block_size = 16;
   auto model = Load(small_cache);
@@ -340,7 +378,7 @@ TEST_F(ServingEngineTest, NewVersionLoadsWhileTheOldOneServes) {
   auto new_stream = Submit(v2, Request(RandomPrompt(6, 0), 20));
 
   ASSERT_TRUE(new_stream->WaitForFinish());
-  EXPECT_EQ(new_stream->tokens(), GenerateAlone(Request(RandomPrompt(6, 0), 20)));
+  EXPECT_EQ(new_stream->tokens(), GenerateAlone(Request(RandomPrompt(6, 0), 20), *host_, nullptr).tokens);
   for (const auto& sink : old_streams) {
     ASSERT_TRUE(sink->WaitForFinish());
     EXPECT_EQ(sink->finish()->reason, FinishReason::kLength);

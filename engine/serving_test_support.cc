@@ -3,65 +3,24 @@
 #include <algorithm>
 #include <atomic>
 
+#include "engine/llama2c.h"
 #include "engine/sentencepiece_tokenizer.h"
-#include "tests/support/random_weights.h"
-#include "tests/support/shared_data.h"
+#include "engine/status_macros.h"
+#include "engine/synth.h"
 
 namespace nibble::testing {
-namespace {
 
-HostLinear RandomLinear(int64_t in, int64_t out, uint32_t seed) {
-  HostLinear linear;
-  linear.in_features = in;
-  linear.out_features = out;
-  linear.weight = HostTensor::FromFloats(RandomFloats(static_cast<size_t>(in * out), seed, 0.3f), Shape{out, in});
-  return linear;
+std::shared_ptr<const HostModel> SynthTinyModel(uint64_t seed) {
+  return std::make_shared<const HostModel>(SynthesizeModel("tiny", seed).value());
 }
 
-HostTensor Ones(int64_t size) { return HostTensor::FromFloats(std::vector<float>(static_cast<size_t>(size), 1.0f), Shape{size}); }
-
-}  // namespace
-
-std::shared_ptr<const HostModel> RandomTinyModel(uint32_t seed) {
-  auto model = std::make_shared<HostModel>();
-  ModelConfig& c = model->config;
-  c.vocab_size = 512;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.head_dim = 8;
-  c.max_position_embeddings = 256;
-  const int64_t d = c.hidden_size;
-  model->embedding = HostTensor::FromFloats(RandomFloats(static_cast<size_t>(c.vocab_size * d), seed, 1.0f),
-                                            Shape{c.vocab_size, d});
-  uint32_t next = seed * 100 + 1;
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    HostLayer layer;
-    layer.attention_norm = Ones(d);
-    layer.q = RandomLinear(d, c.q_size(), next++);
-    layer.k = RandomLinear(d, c.kv_size(), next++);
-    layer.v = RandomLinear(d, c.kv_size(), next++);
-    layer.o = RandomLinear(c.q_size(), d, next++);
-    layer.mlp_norm = Ones(d);
-    layer.gate = RandomLinear(d, c.intermediate_size, next++);
-    layer.up = RandomLinear(d, c.intermediate_size, next++);
-    layer.down = RandomLinear(c.intermediate_size, d, next++);
-    model->layers.push_back(std::move(layer));
-  }
-  model->final_norm = Ones(d);
-  model->lm_head = HostTensor::FromFloats(RandomFloats(static_cast<size_t>(c.vocab_size * d), next, 0.5f),
-                                          Shape{c.vocab_size, d});
+absl::StatusOr<SharedModel> LoadStories260K(const std::filesystem::path& model_bin,
+                                            const std::filesystem::path& tokenizer_model) {
+  SharedModel model;
+  NIBBLE_ASSIGN_OR_RETURN(HostModel host, ReadLlama2c(model_bin));
+  model.host = std::make_shared<const HostModel>(std::move(host));
+  NIBBLE_ASSIGN_OR_RETURN(model.tokenizer, LoadSentencePieceTokenizer(tokenizer_model));
   return model;
-}
-
-std::shared_ptr<const Tokenizer> SharedTokenizer() {
-  const auto file = SharedFile("models/stories260K/tok512.model");
-  if (!file) return nullptr;
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadSentencePieceTokenizer(*file);
-  if (!tokenizer.ok()) return nullptr;
-  return std::move(tokenizer).value();
 }
 
 // --- Sinks ------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-// Helpers for the scheduler and serving-engine tests: a small model, the shared tokenizer, sinks that
-// record (or hold up) a request's events, an observer that counts, and a backend that counts its memory.
+// Helpers for the scheduler, generation and serving-engine tests: small models (synthetic, and the real
+// stories260K from ../shared), sinks that record (or hold up) a request's events, an observer that counts,
+// and a backend that counts its memory.
 //
 // Sinks and the observer are thread-safe: the engine thread writes, the test thread reads and waits.
 #pragma once
@@ -7,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,15 +20,21 @@
 #include "engine/host_model.h"
 #include "engine/serving_observer.h"
 #include "engine/tokenizer.h"
+#include "tests/support/shared_data.h"
 
 namespace nibble::testing {
 
-// A random dense fp32 model with tok512's 512-token vocabulary: hidden 32, 2 layers, 4 heads of 8 with 2 KV
-// heads, intermediate 64, context 256, bos 1, eos 2. Deterministic in the seed.
-std::shared_ptr<const HostModel> RandomTinyModel(uint32_t seed);
+// synth.h's "tiny" model (random weights; vocab 512, context 512, bos 1, eos 2): for tests of mechanics,
+// where what the model says does not matter.
+std::shared_ptr<const HostModel> SynthTinyModel(uint64_t seed);
 
-// tok512 from ../shared (models/stories260K/tok512.model), or null when ../shared lacks it.
-std::shared_ptr<const Tokenizer> SharedTokenizer();
+// llama2.c's stories260K (a real, trained model small enough for fast CPU tests) and its tok512 tokenizer.
+struct SharedModel {
+  std::shared_ptr<const HostModel> host;
+  std::shared_ptr<const Tokenizer> tokenizer;
+};
+absl::StatusOr<SharedModel> LoadStories260K(const std::filesystem::path& model_bin,
+                                            const std::filesystem::path& tokenizer_model);
 
 // Records every event of one request.
 class RecordingSink : public GenerationSink {
@@ -91,3 +99,11 @@ class CountingObserver : public ServingObserver {
 std::unique_ptr<Backend> MakeCountingBackend(std::unique_ptr<Backend> inner);
 
 }  // namespace nibble::testing
+
+// In a test body or SetUp: skips when ../shared lacks stories260K; otherwise binds `var` (a SharedModel).
+#define NIBBLE_REQUIRE_STORIES260K(var)                                                            \
+  NIBBLE_REQUIRE_SHARED(var##_bin, "models/stories260K/stories260K.bin");                          \
+  NIBBLE_REQUIRE_SHARED(var##_tokenizer, "models/stories260K/tok512.model");                       \
+  auto var##_loaded = ::nibble::testing::LoadStories260K(var##_bin, var##_tokenizer);              \
+  ASSERT_TRUE(var##_loaded.ok()) << var##_loaded.status();                                        \
+  const ::nibble::testing::SharedModel var = *std::move(var##_loaded)
