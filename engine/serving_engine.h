@@ -5,7 +5,9 @@
 // results (llama.cpp's server queue, TF Serving's thin handlers). Every backend call — weight upload,
 // forward pass, sampling, freeing device memory — happens on the engine thread, between steps. Only
 // LoadModel and Drain block their caller (on the engine thread's progress); Submit, Cancel, Unload and
-// Stats never wait for GPU work. Sinks and the observer are called on the engine thread.
+// Stats never wait for GPU work (the engine thread holds the engine's lock only to exchange posted work,
+// never during a step). Sinks and the observer are called on the engine thread, so they must not call
+// LoadModel, Drain or Shutdown.
 //
 // Lifetime:
 // - The engine owns the backend and joins its thread in Shutdown (or its destructor), after ending every
