@@ -73,14 +73,22 @@ int DecodePartitions(const AttentionArgs& a) { return (a.max_context + kDecodePa
 
 size_t DecodeSharedBytes(const AttentionArgs& a) {
   const int group = a.num_heads / a.num_kv_heads;
-  // q [group][Dh] + scores [group][partition] + softmax stats [group][2] + cross-warp sums [4][8][Dh].
-  return sizeof(float) * (static_cast<size_t>(group) * a.head_dim + static_cast<size_t>(group) * kDecodePartition +
+  // K and V of the partition [partition][Dh] fp16, then q [group][Dh], scores [group][partition], softmax
+  // stats [group][2] and cross-warp sums [4][8][Dh] in fp32.
+  return sizeof(half) * 2 * static_cast<size_t>(kDecodePartition) * a.head_dim +
+         sizeof(float) * (static_cast<size_t>(group) * a.head_dim + static_cast<size_t>(group) * kDecodePartition +
                           2 * group + 4 * kDecodeHeadsPerPass * static_cast<size_t>(a.head_dim));
 }
 
+__device__ __forceinline__ void CopyAsync16(void* shared, const void* global) {
+  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(address), "l"(global));
+}
+
 // Block (token, kv head, partition): the token's query heads of that KV group against the partition's keys.
-// kMaxHeadDim / 8 lanes share a key, 8 dims (one 16-byte load) each; lanes beyond head_dim idle.
-// Results go to `out` directly when there is one partition; otherwise each block writes its unnormalised
+// The block first copies the partition's keys and values (16-byte chunks from the paged cache) into shared
+// memory, all in flight at once (one memory latency, not one per key), then works from shared memory:
+// kMaxHeadDim / 8 lanes share a key, 8 dims each; lanes beyond head_dim idle. Results go to `out` directly when there is one partition; otherwise each block writes its unnormalised
 // sums with its softmax max and denominator, and the last block of (token, kv head) merges them.
 template <int kMaxHeadDim>
 __global__ void __launch_bounds__(kDecodeThreads) attention_decode_kernel(AttentionArgs a, float* workspace,
@@ -106,7 +114,9 @@ __global__ void __launch_bounds__(kDecodeThreads) attention_decode_kernel(Attent
   const bool has_dims = d0 < dh;
 
   extern __shared__ float shared[];
-  float* q = shared;                                  // [group][Dh], pre-scaled by 1/sqrt(Dh)
+  half* keys = reinterpret_cast<half*>(shared);                          // [kDecodePartition][Dh]
+  half* values = keys + kDecodePartition * dh;                           // [kDecodePartition][Dh]
+  float* q = reinterpret_cast<float*>(values + kDecodePartition * dh);  // [group][Dh], pre-scaled by 1/sqrt(Dh)
   float* scores = q + group * dh;                     // [group][kDecodePartition]
   float* stats = scores + group * kDecodePartition;  // [group][2]: max, sum of exp
   float* sums = stats + 2 * group;                    // [4 warps][kDecodeHeadsPerPass][Dh]
@@ -116,10 +126,20 @@ __global__ void __launch_bounds__(kDecodeThreads) attention_decode_kernel(Attent
   };
 
   if (count > 0) {
-    // 1. The group's queries.
+    // 1. Every key and value chunk of the partition in flight at once; the group's queries meanwhile.
+    const int chunks = dh / 8;
+    for (int i = threadIdx.x; i < count * chunks; i += kDecodeThreads) {
+      const int key = i / chunks;
+      const int chunk = i % chunks;
+      const int64_t offset = (CacheSlot(a, seq, begin + key) * a.num_kv_heads + kv_head) * dh + chunk * 8;
+      CopyAsync16(keys + key * dh + chunk * 8, a.k_cache + offset);
+      CopyAsync16(values + key * dh + chunk * 8, a.v_cache + offset);
+    }
+    asm volatile("cp.async.commit_group;");
     const half* q_row = a.qkv + token * width + static_cast<int64_t>(kv_head) * group * dh;
     const float scale = 1.0f / sqrtf(static_cast<float>(dh));
     for (int i = threadIdx.x; i < group * dh; i += kDecodeThreads) q[i] = __half2float(q_row[i]) * scale;
+    asm volatile("cp.async.wait_group 0;");
     __syncthreads();
 
     // 2. Scores of every key in the partition for every query head of the group. Every lane runs the same
@@ -129,8 +149,7 @@ __global__ void __launch_bounds__(kDecodeThreads) attention_decode_kernel(Attent
       const bool valid = i < count && has_dims;
       float k[8] = {};
       if (valid) {
-        const int64_t slot = CacheSlot(a, seq, begin + i);
-        const uint4 raw = *reinterpret_cast<const uint4*>(a.k_cache + (slot * a.num_kv_heads + kv_head) * dh + d0);
+        const uint4 raw = *reinterpret_cast<const uint4*>(keys + i * dh + d0);
         const half2* halves = reinterpret_cast<const half2*>(&raw);
         for (int e = 0; e < 4; ++e) {
           const float2 f = __half22float2(halves[e]);
@@ -175,8 +194,7 @@ __global__ void __launch_bounds__(kDecodeThreads) attention_decode_kernel(Attent
       float acc[kDecodeHeadsPerPass][8] = {};
       for (int i = key_slot; i < count; i += kKeysPerPass) {
         if (!has_dims) continue;
-        const int64_t slot = CacheSlot(a, seq, begin + i);
-        const uint4 raw = *reinterpret_cast<const uint4*>(a.v_cache + (slot * a.num_kv_heads + kv_head) * dh + d0);
+        const uint4 raw = *reinterpret_cast<const uint4*>(values + i * dh + d0);
         const half2* halves = reinterpret_cast<const half2*>(&raw);
         float v[8];
         for (int e = 0; e < 4; ++e) {

@@ -5,8 +5,9 @@
 //   at its position in the cache.
 // - LaunchAttentionDecode: any number of query tokens per sequence, any head_dim that is a multiple of 8
 //   up to 256; each query token's keys are split into partitions of kDecodePartition positions processed by
-//   separate blocks (flash-decoding), merged by the last block to finish. Used for decode steps and for
-//   head sizes without a prefill kernel.
+//   separate blocks (flash-decoding), each staging its partition's keys and values in shared memory with one
+//   round of asynchronous copies, merged by the last block to finish. Used for decode steps and for head
+//   sizes without a prefill kernel.
 // - LaunchAttentionPrefill: causal attention for chunks of many query tokens with tensor cores
 //   (FlashAttention-2 style tiles of 64 queries x 64 keys), head_dim 64 or 128.
 // Launchers take device pointers, sizes and a stream, return the launch status, never allocate or block.
@@ -21,7 +22,7 @@
 
 namespace nibble::cuda {
 
-inline constexpr int kDecodePartition = 256;  // key positions per decode block
+inline constexpr int kDecodePartition = 128;  // key positions per decode block
 
 struct AttentionArgs {
   half* qkv = nullptr;              // [T, (H + 2K) * Dh]

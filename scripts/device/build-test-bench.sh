@@ -30,13 +30,19 @@ fi
 if [[ " $steps " == *" bench "* ]]; then
   build-device/bench/w4a16_bench | tee "$out/w4a16_bench.md" || status=1
 fi
+if [[ " $steps " == *" e2e "* ]]; then
+  build-device/bench/decode_bench --preset llama2-7b --group 128 --prompt 512 --decode 128 --batches 1,8,32 \
+    | tee "$out/decode_bench.md" || status=1
+fi
 if [[ " $steps " == *" profile "* ]]; then
   # Nsight Compute on the batch-1 W4A16 kernel of two shapes (graph nodes profiled one by one).
   for shape in qkv o; do
     ncu --graph-profiling node --kernel-name regex:w4a16_mma --launch-skip 2 --launch-count 1 \
       --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats \
-      --section LaunchStats build-device/bench/w4a16_bench --only "$shape" --ms 1 --reps 4 >"$out/ncu-$shape.txt" 2>&1
-    grep -E "Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Warp Cycles Per Issued|Stall|Block Limit|Waves Per SM|L1/TEX Hit|L2 Hit|Mem Busy|Max Bandwidth|Issue Slots|Eligible" "$out/ncu-$shape.txt" | head -40
+      --section SchedulerStats --section LaunchStats --metrics \
+      smsp__average_warp_latency_issue_stalled_long_scoreboard,smsp__average_warp_latency_issue_stalled_barrier,smsp__average_warp_latency_issue_stalled_membar,smsp__average_warp_latency_issue_stalled_short_scoreboard,smsp__average_warp_latency_issue_stalled_wait,smsp__average_warp_latency_issue_stalled_math_pipe_throttle,smsp__average_warp_latency_issue_stalled_lg_throttle,smsp__average_warp_latency_issue_stalled_mio_throttle,smsp__average_warp_latency_issue_stalled_no_instruction,smsp__average_warp_latency_issue_stalled_not_selected,smsp__average_warp_latency_issue_stalled_selected,smsp__average_warp_latency_issue_stalled_dispatch_stall,smsp__average_warp_latency_issue_stalled_drain,smsp__average_warp_latency_issue_stalled_sleeping,dram__bytes_read.sum,lts__t_sectors_srcunit_tex_op_read.sum,smsp__inst_executed.sum \
+      build-device/bench/w4a16_bench --only "$shape" --ms 1 --reps 4 >"$out/ncu-$shape.txt" 2>&1
+    grep -E "Duration|DRAM Throughput|Achieved Occupancy|Registers Per|Warp Cycles Per Issued|Eligible|Issued Warp|No Eligible|Active Warps|stalled|dram__bytes|lts__t_sectors|inst_executed|Mem Busy" "$out/ncu-$shape.txt" | head -40
   done
 fi
 exit $status
