@@ -146,14 +146,14 @@ TEST_F(ModelParityTest, Stories260kPerplexityAndGreedyText) {
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(result->predicted_tokens, 21725);
     perplexity[b] = result->perplexity;
-    GenerationOptions generation;
+    GenerationRequest generation;
+    generation.prompt_token_ids = {(*tokenizer)->bos_id()};
     generation.max_tokens = 200;
     generation.sampling.temperature = 0.0f;
-    generation.stop_token_ids = {(*tokenizer)->bos_id(), (*tokenizer)->eos_id()};
-    const int32_t bos = (*tokenizer)->bos_id();
-    auto generated = Generate(**model, {&bos, 1}, generation);
+    generation.stop_token_ids = {(*tokenizer)->bos_id()};  // EOS stops it too (ignore_eos is false)
+    auto generated = Generate(**model, tokenizer->get(), generation);
     ASSERT_TRUE(generated.ok()) << generated.status();
-    greedy[b] = (*tokenizer)->Decode(generated->tokens);
+    greedy[b] = generated->text;
   }
   std::cout << "stories260K perplexity: cpu " << perplexity[0] << ", cuda " << perplexity[1] << "\n"
             << "greedy (cpu):  " << greedy[0] << "\ngreedy (cuda): " << greedy[1] << "\n";
