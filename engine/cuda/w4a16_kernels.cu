@@ -112,7 +112,7 @@ struct Stage {
   uint4 words[kNTiles][kStageTiles][32];
   half scales[kNTiles][kGroups][kTileRows];
   uint2 zeros[kNTiles][kGroups];
-  alignas(16) half x[kXRows][kXStride];  // 16-byte aligned: cp.async writes 16-byte chunks
+  half x[kXRows][kXStride];
 };
 template <int kNTiles, int kGroups>
 struct Stage<kNTiles, kGroups, 0> {
