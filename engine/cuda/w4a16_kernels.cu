@@ -103,33 +103,12 @@ __device__ __forceinline__ void WaitCopies() {
 }
 
 // One stage of a warp's stream in shared memory: each lane's 16-byte word of every k-tile of every tile,
-// the (tile, group) records of the groups the stage covers, and, for up to 8 tokens, the stage's slice of
-// x: rows of the stage's 128 inputs padded to 136 halves (272 bytes), so that the 8 rows a fragment load
-// touches start 4 banks apart and the 32 lanes hit 32 distinct banks.
-inline constexpr int kXStride = kStageTiles * kTileInputs + 8;
-template <int kNTiles, int kGroups, int kXRows>
+// and the (tile, group) records of the groups the stage covers.
+template <int kNTiles, int kGroups>
 struct Stage {
   uint4 words[kNTiles][kStageTiles][32];
   half scales[kNTiles][kGroups][kTileRows];
   uint2 zeros[kNTiles][kGroups];
-  half x[kXRows][kXStride];
-};
-template <int kNTiles, int kGroups>
-struct Stage<kNTiles, kGroups, 0> {
-  uint4 words[kNTiles][kStageTiles][32];
-  half scales[kNTiles][kGroups][kTileRows];
-  uint2 zeros[kNTiles][kGroups];
-};
-
-template <int kNTiles, int kTokenBlocks, int kGroupSize>
-struct MmaShape {
-  static constexpr int kGroupsPerStage =
-      kGroupSize >= kStageTiles * kTileInputs ? 1 : kStageTiles * kTileInputs / kGroupSize;
-  // Up to 8 tokens (the decode regime) the activations are staged with the weights; past that they are read
-  // from L2 at each step (staging 32 rows would cost the occupancy that hides those reads).
-  static constexpr int kXRows = kTokenBlocks == 1 ? 8 : 0;
-  using StageT = Stage<kNTiles, kGroupsPerStage, kXRows>;
-  static constexpr size_t kSharedBytes = sizeof(StageT) * kWarpsPerBlock * kStages;
 };
 
 // Every warp is an independent unit of work: kNTiles consecutive tiles of 16 output rows over a contiguous
@@ -142,12 +121,9 @@ struct MmaShape {
 // workspace and the last warp of its group of tiles writes y and re-zeroes what the group used.
 template <int kNTiles, int kTokenBlocks, int kGroupSize>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs args) {
-  using Shape = MmaShape<kNTiles, kTokenBlocks, kGroupSize>;
-  constexpr int kGroupsPerStage = Shape::kGroupsPerStage;
-  constexpr bool kStagedX = Shape::kXRows > 0;
-  using StageT = typename Shape::StageT;
-  extern __shared__ uint4 shared_words[];
-  auto* stages = reinterpret_cast<StageT(*)[kStages]>(shared_words);
+  constexpr int kGroupsPerStage = kGroupSize >= kStageTiles * kTileInputs ? 1 : kStageTiles * kTileInputs / kGroupSize;
+  using StageT = Stage<kNTiles, kGroupsPerStage>;
+  __shared__ StageT stages[kWarpsPerBlock][kStages];
 
   const int lane = threadIdx.x % 32;
   const int warp_in_block = threadIdx.x / 32;
@@ -166,10 +142,9 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs 
   const int stage_count = (kt_end - kt_begin + kStageTiles - 1) / kStageTiles;
   StageT* ring = stages[warp_in_block];
 
-  // Issue the copies of stage i: its weights and group records, and its slice of x (the two parts can be
-  // issued separately: weights may be fetched before x is ready). Commit them as one group unless told not to.
-  auto issue = [&](int i, bool weights, bool activations) {
-    if (i < stage_count && weights) {
+  // Issue the copies of stage i (and commit them as one group, empty past the end).
+  auto issue = [&](int i) {
+    if (i < stage_count) {
       StageT& stage = ring[i % kStages];
       const int kt0 = kt_begin + i * kStageTiles;
       const int group0 = kt0 * kTileInputs / kGroupSize;
@@ -192,19 +167,6 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs 
         }
       }
     }
-    if constexpr (kStagedX) {
-      if (i < stage_count && activations) {
-        // m rows x the stage's inputs (16 chunks of 16 bytes a row; a last half stage copies 8).
-        StageT& stage = ring[i % kStages];
-        const int kt0 = kt_begin + i * kStageTiles;
-        const int chunks = (min(kt_end - kt0, kStageTiles) * kTileInputs) / 8;
-        for (int c = lane; c < args.m * chunks; c += 32) {
-          const int row = c / chunks;
-          const int chunk = c % chunks;
-          CopyAsync16(&stage.x[row][chunk * 8], args.x + static_cast<int64_t>(row) * args.k + kt0 * kTileInputs + chunk * 8);
-        }
-      }
-    }
     CommitCopies();
   };
 
@@ -216,22 +178,16 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs 
 #pragma unroll
       for (int c = 0; c < 4; ++c) acc[nt][tb][c] = 0.0f;
 
-  // Prologue: the first stages' weights, then (once x exists) their activations, all landed before the loop.
 #pragma unroll
-  for (int i = 0; i < kStages - 1; ++i) issue(i, true, false);
+  for (int i = 0; i < kStages - 1; ++i) issue(i);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   // Launched as a programmatic dependent (Hopper), this kernel may start while the kernel that writes x is
   // still running: the weight copies above do not depend on it; everything below reads x (or the split-K
   // workspace) and waits for that kernel's completion here. A no-op otherwise.
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
-  if constexpr (kStagedX) {
-#pragma unroll
-    for (int i = 0; i < kStages - 1; ++i) issue(i, false, true);
-  }
-  WaitCopies<0>();
   for (int i = 0; i < stage_count; ++i) {
-    issue(i + kStages - 1, true, true);
+    issue(i + kStages - 1);
     WaitCopies<kStages - 1>();  // this lane's copies of stage i have landed
     __syncwarp();               // ... and every lane's (the group records are shared)
     const StageT& stage = ring[i % kStages];
@@ -250,11 +206,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs 
 #pragma unroll
         for (int tb = 0; tb < kTokenBlocks; ++tb) {
           const int token = tb * 8 + g;
-          if constexpr (kStagedX) {
-            const half* row = &stage.x[g][st * kTileInputs + 16 * s + 2 * t];
-            b[tb][0] = token < args.m ? *reinterpret_cast<const uint32_t*>(row) : 0u;
-            b[tb][1] = token < args.m ? *reinterpret_cast<const uint32_t*>(row + 8) : 0u;
-          } else if (token < args.m) {
+          if (token < args.m) {
             const half* row = args.x + static_cast<int64_t>(token) * args.k + k0 + 2 * t;
             b[tb][0] = __ldcg(reinterpret_cast<const unsigned int*>(row));
             b[tb][1] = __ldcg(reinterpret_cast<const unsigned int*>(row + 8));
@@ -384,13 +336,12 @@ struct MmaInstance {
   int token_blocks;
   int group_size;
   MmaKernel kernel;
-  size_t shared_bytes;
 };
 
 
 #define NIBBLE_W4_INSTANCES(NT, G)                                                                    \
-  MmaInstance{NT, 1, G, w4a16_mma_kernel<NT, 1, G>, MmaShape<NT, 1, G>::kSharedBytes}, MmaInstance{NT, 2, G, w4a16_mma_kernel<NT, 2, G>, MmaShape<NT, 2, G>::kSharedBytes}, \
-      MmaInstance{NT, 3, G, w4a16_mma_kernel<NT, 3, G>, MmaShape<NT, 3, G>::kSharedBytes}, MmaInstance{NT, 4, G, w4a16_mma_kernel<NT, 4, G>, MmaShape<NT, 4, G>::kSharedBytes}
+  MmaInstance{NT, 1, G, w4a16_mma_kernel<NT, 1, G>}, MmaInstance{NT, 2, G, w4a16_mma_kernel<NT, 2, G>}, \
+      MmaInstance{NT, 3, G, w4a16_mma_kernel<NT, 3, G>}, MmaInstance{NT, 4, G, w4a16_mma_kernel<NT, 4, G>}
 
 constexpr MmaInstance kMmaInstances[] = {
     NIBBLE_W4_INSTANCES(1, 32), NIBBLE_W4_INSTANCES(1, 64), NIBBLE_W4_INSTANCES(1, 128),
@@ -447,13 +398,9 @@ absl::Status LaunchW4Mma(const W4DeviceWeights& w, const half* x, int64_t m, con
                static_cast<int>(per_split)};
   const int64_t warps = groups_of_tiles * plan.split_k;
   const unsigned blocks = static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  const cudaError_t attribute_error = cudaFuncSetAttribute(
-      instance->kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(instance->shared_bytes));
-  if (attribute_error != cudaSuccess) return CudaStatus(attribute_error, "w4a16_mma_kernel shared memory");
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(blocks);
   config.blockDim = dim3(32 * kWarpsPerBlock);
-  config.dynamicSmemBytes = instance->shared_bytes;
   config.stream = stream;
   cudaLaunchAttribute attribute{};
   attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
