@@ -200,16 +200,14 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs 
         const int k0 = (kt0 + st) * kTileInputs + 16 * s;
         const int gi = (st * kTileInputs + 16 * s) / kGroupSize;  // the step's group within the stage
         // B fragment of token tb * 8 + g: b[0] = x[token][k0 + 2t, +1], b[1] = x[token][k0 + 2t + 8, +9].
-        // Coherent L2 loads, never the read-only path: as a programmatic dependent this kernel is alive while
-        // its predecessor writes x (into a buffer every layer reuses), so cached copies could be stale.
         uint32_t b[kTokenBlocks][2];
 #pragma unroll
         for (int tb = 0; tb < kTokenBlocks; ++tb) {
           const int token = tb * 8 + g;
           if (token < args.m) {
             const half* row = args.x + static_cast<int64_t>(token) * args.k + k0 + 2 * t;
-            b[tb][0] = __ldcg(reinterpret_cast<const unsigned int*>(row));
-            b[tb][1] = __ldcg(reinterpret_cast<const unsigned int*>(row + 8));
+            b[tb][0] = __ldg(reinterpret_cast<const unsigned int*>(row));
+            b[tb][1] = __ldg(reinterpret_cast<const unsigned int*>(row + 8));
           } else {
             b[tb][0] = 0u;
             b[tb][1] = 0u;
