@@ -126,8 +126,7 @@ int Main(int argc, char** argv) {
     cudaMemset(counters, 0, shape.n * sizeof(int));
 
     for (int64_t m : ms) {
-      const cuda::W4MmaPlan plan =
-          cuda::PlanW4Mma(m, shape.n, shape.k, properties.multiProcessorCount, properties.major >= 9);
+      const cuda::W4MmaPlan plan = cuda::PlanW4Mma(m, shape.n, shape.k, properties.multiProcessorCount);
       const double ours = MedianMillisPerCall(stream, reps, 15, [&](int i) {
         const auto status = cuda::LaunchW4Mma(weights[i % copies], x, m, nullptr, y, plan, workspace, counters, stream);
         if (!status.ok()) {

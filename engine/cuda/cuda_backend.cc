@@ -135,7 +135,6 @@ class CudaBackend : public Backend {
     cudaDeviceProp properties{};
     NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaGetDeviceProperties(&properties, device), "cudaGetDeviceProperties"));
     backend->sm_count_ = properties.multiProcessorCount;
-    backend->programmatic_launch_ = properties.major >= 9;
     backend->device_name_ = properties.name;
     NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaStreamCreateWithFlags(&backend->stream_, cudaStreamNonBlocking), "stream"));
     NIBBLE_RETURN_IF_ERROR(CublasStatus(cublasCreate(&backend->cublas_), "cublasCreate"));
@@ -292,7 +291,7 @@ class CudaBackend : public Backend {
     if (y.dtype != DType::kF16) return absl::InvalidArgumentError("cuda Linear: 4-bit weights produce F16 only");
     const cuda::W4DeviceWeights& w = w4->device();
     if (w.tiled && m <= 32) {
-      const cuda::W4MmaPlan plan = cuda::PlanW4Mma(m, w.n, w.k, sm_count_, programmatic_launch_);
+      const cuda::W4MmaPlan plan = cuda::PlanW4Mma(m, w.n, w.k, sm_count_);
       NIBBLE_ASSIGN_OR_RETURN(float* workspace, split_workspace_.Get<float>(*this, stream_, 32 * w.n, capturing_, "split-K"));
       NIBBLE_ASSIGN_OR_RETURN(int* counters, split_counters_.Get<int>(*this, stream_, w.n / cuda::kTileRows + 1, capturing_, "split-K"));
       return cuda::LaunchW4Mma(w, x.as<half>(), m, w4->bias(), y.as<half>(), plan, workspace, counters, stream_);
@@ -451,7 +450,6 @@ class CudaBackend : public Backend {
 
   int device_;
   int sm_count_ = 0;
-  bool programmatic_launch_ = false;  // Hopper: W4A16 kernels overlap their predecessor's tail
   std::string device_name_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;

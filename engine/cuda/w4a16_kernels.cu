@@ -180,12 +180,6 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs 
 
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) issue(i);
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  // Launched as a programmatic dependent (Hopper), this kernel may start while the kernel that writes x is
-  // still running: the weight copies above do not depend on it; everything below reads x (or the split-K
-  // workspace) and waits for that kernel's completion here. A no-op otherwise.
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
   for (int i = 0; i < stage_count; ++i) {
     issue(i + kStages - 1);
     WaitCopies<kStages - 1>();  // this lane's copies of stage i have landed
@@ -349,9 +343,8 @@ constexpr MmaInstance kMmaInstances[] = {
 
 }  // namespace
 
-W4MmaPlan PlanW4Mma(int64_t m, int64_t n, int64_t k, int sm_count, bool programmatic_launch) {
+W4MmaPlan PlanW4Mma(int64_t m, int64_t n, int64_t k, int sm_count) {
   W4MmaPlan plan;
-  plan.programmatic_launch = programmatic_launch;
   // Past 8 tokens a warp covers two tiles, so the activations it loads serve twice the weights.
   plan.n_tiles_per_block = m > 8 && (n / kTileRows) % 2 == 0 ? 2 : 1;
   const int64_t groups_of_tiles = n / kTileRows / plan.n_tiles_per_block;
@@ -396,17 +389,8 @@ absl::Status LaunchW4Mma(const W4DeviceWeights& w, const half* x, int64_t m, con
                static_cast<int>(per_split)};
   const int64_t warps = groups_of_tiles * plan.split_k;
   const unsigned blocks = static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(blocks);
-  config.blockDim = dim3(32 * kWarpsPerBlock);
-  config.stream = stream;
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = plan.programmatic_launch ? 1 : 0;
-  const cudaError_t error = cudaLaunchKernelEx(&config, instance->kernel, args);
-  return error != cudaSuccess ? CudaStatus(error, "w4a16_mma_kernel launch") : LaunchStatus("w4a16_mma_kernel");
+instance->kernel<<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(args);
+  return LaunchStatus("w4a16_mma_kernel");
 }
 
 absl::Status LaunchW4Dequantize(const W4DeviceWeights& w, half* out, cudaStream_t stream) {

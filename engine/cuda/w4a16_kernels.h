@@ -34,13 +34,10 @@ struct W4DeviceWeights {
 struct W4MmaPlan {
   int n_tiles_per_block = 1;  // 16-row tiles one warp covers
   int split_k = 1;            // warps along K per group of tiles (reduced through the fp32 workspace)
-  // Launch as a programmatic dependent of the previous kernel on the stream (compute capability 9.0+): the
-  // kernel starts during its predecessor's tail and prefetches weights before waiting for x.
-  bool programmatic_launch = false;
 };
 
 // The plan the backend uses for an M x N x K problem on a GPU with `sm_count` multiprocessors.
-W4MmaPlan PlanW4Mma(int64_t m, int64_t n, int64_t k, int sm_count, bool programmatic_launch);
+W4MmaPlan PlanW4Mma(int64_t m, int64_t n, int64_t k, int sm_count);
 
 absl::Status LaunchW4Mma(const W4DeviceWeights& w, const half* x, int64_t m, const float* bias, half* y,
                          const W4MmaPlan& plan, float* workspace, int* counters, cudaStream_t stream);
