@@ -6,6 +6,9 @@
 #include "absl/strings/ascii.h"
 #include "nlohmann/json.hpp"
 
+#include <fstream>
+#include <sstream>
+
 namespace nibble {
 
 std::vector<std::string> SplitDocuments(absl::string_view text, absl::string_view separator) {
@@ -39,6 +42,28 @@ absl::StatusOr<std::vector<std::string>> JsonlDocuments(absl::string_view text, 
     if (!absl::StripAsciiWhitespace(document).empty()) documents.push_back(std::move(document));
   }
   return documents;
+}
+
+absl::StatusOr<std::vector<std::vector<int32_t>>> TokenizeDocuments(const Tokenizer& tokenizer,
+                                                                     const std::vector<std::string>& documents) {
+  std::vector<std::vector<int32_t>> tokenized;
+  tokenized.reserve(documents.size());
+  for (size_t i = 0; i < documents.size(); ++i) {
+    absl::StatusOr<std::vector<int32_t>> ids = tokenizer.Encode(documents[i]);
+    if (!ids.ok()) return absl::InvalidArgumentError(absl::StrCat("document ", i, ": ", ids.status().message()));
+    std::vector<int32_t> tokens = {tokenizer.bos_id()};
+    tokens.insert(tokens.end(), ids->begin(), ids->end());
+    tokenized.push_back(std::move(tokens));
+  }
+  return tokenized;
+}
+
+absl::StatusOr<std::string> ReadTextFile(const std::filesystem::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open"));
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
 }
 
 }  // namespace nibble

@@ -3,11 +3,14 @@
 // text the same way. Pure functions.
 #pragma once
 
+#include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/tokenizer.h"
 
 namespace nibble {
 
@@ -18,5 +21,13 @@ std::vector<std::string> SplitDocuments(absl::string_view text, absl::string_vie
 // One document per non-empty line of JSONL, from its string field `field`; a line that is not a JSON
 // object with that string field is InvalidArgument naming the line number.
 absl::StatusOr<std::vector<std::string>> JsonlDocuments(absl::string_view text, absl::string_view field = "text");
+
+// Each document as [BOS] + its token ids (the perplexity and calibration protocol); invalid UTF-8 is
+// InvalidArgument naming the document's index.
+absl::StatusOr<std::vector<std::vector<int32_t>>> TokenizeDocuments(const Tokenizer& tokenizer,
+                                                                     const std::vector<std::string>& documents);
+
+// Reads a text file whole (NotFound naming it when it cannot be opened).
+absl::StatusOr<std::string> ReadTextFile(const std::filesystem::path& path);
 
 }  // namespace nibble

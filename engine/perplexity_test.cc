@@ -5,9 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "engine/cpu/cpu_backend.h"
 #include "engine/documents.h"
 #include "engine/llama2c.h"
@@ -16,22 +13,6 @@
 
 namespace nibble {
 namespace {
-
-std::vector<std::vector<int32_t>> TokenizedDocuments(const Tokenizer& tokenizer, const std::filesystem::path& text_file,
-                                                     absl::string_view separator) {
-  std::ifstream file(text_file);
-  std::stringstream text;
-  text << file.rdbuf();
-  std::vector<std::vector<int32_t>> documents;
-  for (const std::string& document : SplitDocuments(text.str(), separator)) {
-    auto ids = tokenizer.Encode(document);
-    EXPECT_TRUE(ids.ok()) << ids.status();
-    std::vector<int32_t> tokens = {tokenizer.bos_id()};
-    tokens.insert(tokens.end(), ids->begin(), ids->end());
-    documents.push_back(std::move(tokens));
-  }
-  return documents;
-}
 
 TEST(PerplexityTest, Stories260kMatchesTheReference) {
   NIBBLE_REQUIRE_SHARED(checkpoint, "models/stories260K/stories260K.bin");
@@ -48,8 +29,11 @@ TEST(PerplexityTest, Stories260kMatchesTheReference) {
   auto model = Model::Create(*backend, *host, options);
   ASSERT_TRUE(model.ok()) << model.status();
 
-  const auto documents = TokenizedDocuments(**tokenizer, text, "<|endoftext|>");
-  const auto result = Perplexity(**model, documents, 512);
+  const auto corpus = ReadTextFile(text);
+  ASSERT_TRUE(corpus.ok());
+  const auto documents = TokenizeDocuments(**tokenizer, SplitDocuments(*corpus, "<|endoftext|>"));
+  ASSERT_TRUE(documents.ok()) << documents.status();
+  const auto result = Perplexity(**model, *documents, 512);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->documents, 50);
   EXPECT_EQ(result->predicted_tokens, 21725);

@@ -122,17 +122,11 @@ TEST_F(ModelParityTest, Stories260kPerplexityAndGreedyText) {
   auto host = ReadLlama2c(checkpoint);
   auto tokenizer = LoadSentencePieceTokenizer(tokenizer_file);
   ASSERT_TRUE(host.ok() && tokenizer.ok());
-  std::ifstream file(text_file);
-  std::stringstream text;
-  text << file.rdbuf();
-  std::vector<std::vector<int32_t>> documents;
-  for (const std::string& document : SplitDocuments(text.str(), "<|endoftext|>")) {
-    std::vector<int32_t> tokens = {(*tokenizer)->bos_id()};
-    auto ids = (*tokenizer)->Encode(document);
-    ASSERT_TRUE(ids.ok());
-    tokens.insert(tokens.end(), ids->begin(), ids->end());
-    documents.push_back(std::move(tokens));
-  }
+  const auto corpus = ReadTextFile(text_file);
+  ASSERT_TRUE(corpus.ok());
+  const auto tokenized = TokenizeDocuments(**tokenizer, SplitDocuments(*corpus, "<|endoftext|>"));
+  ASSERT_TRUE(tokenized.ok());
+  const std::vector<std::vector<int32_t>>& documents = *tokenized;
   ModelOptions options;
   options.max_step_tokens = 2048;
   options.max_seqs = 8;
