@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 packages=(libabsl-dev libabsl20220623 libsentencepiece-dev libsentencepiece0 nlohmann-json3-dev
-          libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian)
+          libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian libssl-dev libssl3)
 rm -rf .device-deps
 mkdir -p .device-deps
 for package in "${packages[@]}"; do
