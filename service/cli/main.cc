@@ -1,7 +1,9 @@
 // nibble: quantize Llama-family models with AWQ, serve them, and talk to the services. `nibble --help`
 // lists the subcommands; `nibble <subcommand> --help` explains each.
 #include "CLI/CLI.hpp"
+#include "service/cli/generate_command.h"
 #include "service/cli/offline_commands.h"
+#include "service/cli/server_commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"nibble: AWQ 4-bit quantization and W4A16 serving of Llama-family models"};
@@ -10,6 +12,7 @@ int main(int argc, char** argv) {
   nibble::cli::RegisterImportLlama2c(app, exit_code);
   nibble::cli::RegisterSynth(app, exit_code);
   nibble::cli::RegisterGenerate(app, exit_code);
+  nibble::cli::RegisterModels(app, exit_code);
   nibble::cli::RegisterPerplexity(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;

@@ -14,14 +14,10 @@
 #include "engine/perplexity.h"
 #include "engine/synth.h"
 #include "engine/tokenizer.h"
+#include "service/client/cli_status.h"
 
 namespace nibble::cli {
 namespace {
-
-int Fail(const absl::Status& status) {
-  std::cerr << "error: " << status.message() << "\n";
-  return 1;
-}
 
 // A model directory loaded onto a backend, with its tokenizer.
 struct LocalModel {
@@ -49,13 +45,13 @@ absl::StatusOr<LocalModel> LoadLocalModel(const std::string& dir, const std::str
   return local;
 }
 
-void AddBackendOption(CLI::App& command, std::string& backend) {
-  command.add_option("--backend", backend, "Where to run: auto (CUDA when a GPU is visible), cpu or cuda")
+}  // namespace
+
+CLI::Option* AddBackendOption(CLI::App& command, std::string& backend) {
+  return command.add_option("--backend", backend, "Where to run: auto (CUDA when a GPU is visible), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
 }
-
-}  // namespace
 
 void RegisterImportLlama2c(CLI::App& app, int& exit_code) {
   auto* command = app.add_subcommand(
@@ -68,7 +64,7 @@ void RegisterImportLlama2c(CLI::App& app, int& exit_code) {
   command->callback([options, &exit_code] {
     const absl::Status status = ImportLlama2c((*options)[0], (*options)[1], (*options)[2]);
     if (!status.ok()) {
-      exit_code = Fail(status);
+      exit_code = client::ReportError(status);
       return;
     }
     std::cout << "imported " << (*options)[0] << " into " << (*options)[2] << "\n";
@@ -93,82 +89,49 @@ void RegisterSynth(CLI::App& app, int& exit_code) {
   command->callback([options, &exit_code] {
     const absl::Status status = WriteSynthModelDir(options->out, options->preset, options->seed);
     if (!status.ok()) {
-      exit_code = Fail(status);
+      exit_code = client::ReportError(status);
       return;
     }
     std::cout << "wrote a random-weight '" << options->preset << "' model to " << options->out << "\n";
   });
 }
 
-CLI::App* RegisterGenerate(CLI::App& app, int& exit_code) {
-  auto* command = app.add_subcommand("generate", "Generate text from a prompt, streaming it to stdout as it is produced");
-  struct Options {
-    std::string model;
-    std::string prompt;
-    std::string backend = "auto";
-    int32_t max_tokens = 256;
-    float temperature = 0.0f;
-    int32_t top_k = 0;
-    float top_p = 1.0f;
-    float min_p = 0.0f;
-    uint64_t seed = 0;
-  };
-  auto options = std::make_shared<Options>();
-  command->add_option("--model", options->model, "A model directory (Hugging Face layout) to run locally");
-  command->add_option("--prompt", options->prompt, "Prompt text (empty: start from BOS); generation stops at EOS or a new BOS")->capture_default_str();
-  command->add_option("--max-tokens", options->max_tokens, "Most tokens to generate")->capture_default_str();
-  command->add_option("--temperature", options->temperature, "Sampling temperature; 0 is greedy")->capture_default_str();
-  command->add_option("--top-k", options->top_k, "Keep the k most likely tokens (0: off)")->capture_default_str();
-  command->add_option("--top-p", options->top_p, "Nucleus sampling threshold in (0, 1]")->capture_default_str();
-  command->add_option("--min-p", options->min_p, "Drop tokens below min-p times the best one's probability")
-      ->capture_default_str();
-  command->add_option("--seed", options->seed, "Random seed for sampling")->capture_default_str();
-  AddBackendOption(*command, options->backend);
-  command->callback([options, &exit_code] {
-    if (options->model.empty()) {
-      exit_code = Fail(absl::InvalidArgumentError("generate: give --model DIR (or --server ADDR --model NAME)"));
-      return;
-    }
-    absl::StatusOr<LocalModel> local = LoadLocalModel(options->model, options->backend, ModelOptions{});
-    if (!local.ok()) {
-      exit_code = Fail(local.status());
-      return;
-    }
-    GenerationRequest request;
-    request.id = "cli";
-    if (options->prompt.empty()) {
-      request.prompt_token_ids = {local->tokenizer->bos_id()};
-    } else {
-      request.prompt = options->prompt;
-    }
-    // A generated BOS starts a new document (llama2.c's models end stories with it): stop there, as run.c.
-    request.stop_token_ids = {local->tokenizer->bos_id()};
-    request.max_tokens = options->max_tokens;
-    request.sampling.temperature = options->temperature;
-    request.sampling.top_k = options->top_k;
-    request.sampling.top_p = options->top_p;
-    request.sampling.min_p = options->min_p;
-    request.sampling.seed = options->seed;
-    std::cout << options->prompt << std::flush;
-    absl::StatusOr<GenerationResult> result =
-        Generate(*local->model, local->tokenizer.get(), std::move(request), [](const GenerationEvent& event) {
-          std::cout << event.text << std::flush;
-          return true;
-        });
-    std::cout << "\n";
-    if (!result.ok()) {
-      exit_code = Fail(result.status());
-      return;
-    }
-    const Usage& usage = result->usage;
-    const double decode_seconds = usage.total_seconds - usage.time_to_first_token_seconds.value_or(0.0);
-    std::fprintf(stderr, "[%s] %u prompt + %u generated tokens, finish %s, TTFT %.1f ms, %.1f tokens/s\n",
-                 local->backend->name().c_str(), usage.prompt_tokens, usage.completion_tokens,
-                 std::string(FinishReasonName(result->finish_reason)).c_str(),
-                 usage.time_to_first_token_seconds.value_or(0.0) * 1e3,
-                 usage.completion_tokens > 1 && decode_seconds > 0 ? (usage.completion_tokens - 1) / decode_seconds : 0.0);
-  });
-  return command;
+absl::Status RunLocalGenerate(const GenerateOptions& options, const std::string& backend) {
+  absl::StatusOr<LocalModel> local = LoadLocalModel(options.model, backend, ModelOptions{});
+  if (!local.ok()) return local.status();
+  GenerationRequest request;
+  request.id = "cli";
+  if (options.prompt.empty()) {
+    request.prompt_token_ids = {local->tokenizer->bos_id()};
+  } else {
+    request.prompt = options.prompt;
+  }
+  // A generated BOS starts a new document (llama2.c's models end stories with it): stop there, as run.c.
+  request.stop_token_ids = options.stop_token_ids;
+  request.stop_token_ids.push_back(local->tokenizer->bos_id());
+  request.stop = options.stop;
+  request.max_tokens = options.max_tokens;
+  request.sampling.temperature = options.temperature;
+  request.sampling.top_k = options.top_k;
+  request.sampling.top_p = options.top_p;
+  request.sampling.min_p = options.min_p;
+  request.sampling.seed = options.seed.value_or(0);
+  std::cout << options.prompt << std::flush;
+  absl::StatusOr<GenerationResult> result =
+      Generate(*local->model, local->tokenizer.get(), std::move(request), [](const GenerationEvent& event) {
+        std::cout << event.text << std::flush;
+        return true;
+      });
+  std::cout << "\n";
+  if (!result.ok()) return result.status();
+  const Usage& usage = result->usage;
+  const double decode_seconds = usage.total_seconds - usage.time_to_first_token_seconds.value_or(0.0);
+  std::fprintf(stderr, "[%s] %u prompt + %u generated tokens, finish %s, TTFT %.1f ms, %.1f tokens/s\n",
+               local->backend->name().c_str(), usage.prompt_tokens, usage.completion_tokens,
+               std::string(FinishReasonName(result->finish_reason)).c_str(),
+               usage.time_to_first_token_seconds.value_or(0.0) * 1e3,
+               usage.completion_tokens > 1 && decode_seconds > 0 ? (usage.completion_tokens - 1) / decode_seconds : 0.0);
+  return absl::OkStatus();
 }
 
 void RegisterPerplexity(CLI::App& app, int& exit_code) {
@@ -195,22 +158,22 @@ void RegisterPerplexity(CLI::App& app, int& exit_code) {
     model_options.max_seqs = 8;
     absl::StatusOr<LocalModel> local = LoadLocalModel(options->model, options->backend, model_options);
     if (!local.ok()) {
-      exit_code = Fail(local.status());
+      exit_code = client::ReportError(local.status());
       return;
     }
     absl::StatusOr<std::string> text = ReadTextFile(options->text);
     if (!text.ok()) {
-      exit_code = Fail(text.status());
+      exit_code = client::ReportError(text.status());
       return;
     }
     auto documents = TokenizeDocuments(*local->tokenizer, SplitDocuments(*text, options->separator));
     if (!documents.ok()) {
-      exit_code = Fail(documents.status());
+      exit_code = client::ReportError(documents.status());
       return;
     }
     absl::StatusOr<PerplexityResult> result = Perplexity(*local->model, *documents, options->context);
     if (!result.ok()) {
-      exit_code = Fail(result.status());
+      exit_code = client::ReportError(result.status());
       return;
     }
     std::printf("documents %ld\nwindows %ld\npredicted tokens %ld\nmean NLL %.6f nats\nperplexity %.4f\n",
