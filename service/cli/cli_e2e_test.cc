@@ -3,6 +3,7 @@
 // quantizer/publisher.h), driven by `nibble generate --server`, `nibble models` and nibble-load.
 //   - greedy text through the server is exactly the text of offline `nibble generate --model DIR`;
 //   - `nibble models` lists the model as available; errors print their gRPC code and exit 1;
+//   - a server with a token refuses calls without it (UNAUTHENTICATED) and serves those with --token-file;
 //   - nibble-load's table counts every request it sent as completed;
 //   - the server exits 0 on SIGTERM.
 #include <fcntl.h>
@@ -123,39 +124,65 @@ class CliEndToEndTest : public ::testing::Test {
                                  hf_dir_.string()}, temp_->path());
     ASSERT_EQ(imported.exit_code, 0) << imported.err;
     ASSERT_TRUE(Publish(hf_dir_, temp_->path() / "store").ok());
-    server_address_ = absl::StrCat("127.0.0.1:", FreePort());
-    server_pid_ = Spawn({NIBBLE_SERVER_BIN, "--store", (temp_->path() / "store").string(), "--listen",
-                         server_address_, "--metrics-port", absl::StrCat(FreePort()), "--backend", "cpu",
-                         "--poll-interval", "0.5"},
-                        temp_->path() / "server.out", temp_->path() / "server.log");
-    ASSERT_GT(server_pid_, 0);
-    // Ready once `nibble models` shows the model available (the server loads it in the background).
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < deadline) {
-      const Output models = RunToEnd({NIBBLE_CLI_BIN, "models", "--server", server_address_}, temp_->path());
-      if (models.exit_code == 0 && models.out.find("available") != std::string::npos) return;
-      if (waitpid(server_pid_, nullptr, WNOHANG) == server_pid_) {
-        server_pid_ = -1;
-        FAIL() << "nibble-server exited:\n" << ReadFile(temp_->path() / "server.log");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    FAIL() << "nibble-server did not serve " << kModel << " within 60 s:\n" << ReadFile(temp_->path() / "server.log");
+    server_ = new Server(StartServer(temp_->path() / "server", {}));
+    ASSERT_NO_FATAL_FAILURE(WaitServing(*server_, {}));
   }
 
   static void TearDownTestSuite() {
-    if (server_pid_ > 0) {
-      kill(server_pid_, SIGTERM);
-      const int exit_code = Wait(server_pid_);
-      EXPECT_EQ(exit_code, 0) << "nibble-server on SIGTERM:\n" << ReadFile(temp_->path() / "server.log");
-    }
+    if (server_ != nullptr) StopServer(*server_);
+    delete server_;
     delete temp_;
     delete skip_reason_;
   }
 
+  struct Server {
+    std::string address;
+    pid_t pid = -1;
+    std::filesystem::path log;
+  };
+
+  // Starts nibble-server on the suite's store, on free loopback ports, with `flags` added.
+  static Server StartServer(const std::filesystem::path& name, const std::vector<std::string>& flags) {
+    Server server;
+    server.address = absl::StrCat("127.0.0.1:", FreePort());
+    server.log = name.string() + ".log";
+    std::vector<std::string> args = {NIBBLE_SERVER_BIN, "--store", (temp_->path() / "store").string(), "--listen",
+                                     server.address, "--metrics-port", absl::StrCat(FreePort()), "--backend", "cpu"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    server.pid = Spawn(args, name.string() + ".out", server.log);
+    return server;
+  }
+
+  // Returns once `nibble models` (with `client_flags`) shows the model available: the server loads it in the
+  // background. Fails when the server exits or takes over 60 s.
+  static void WaitServing(Server& server, const std::vector<std::string>& client_flags) {
+    ASSERT_GT(server.pid, 0) << "cannot start " << NIBBLE_SERVER_BIN;
+    std::vector<std::string> args = {NIBBLE_CLI_BIN, "models", "--server", server.address};
+    args.insert(args.end(), client_flags.begin(), client_flags.end());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      const Output models = RunToEnd(args, temp_->path());
+      if (models.exit_code == 0 && models.out.find("available") != std::string::npos) return;
+      if (waitpid(server.pid, nullptr, WNOHANG) == server.pid) {
+        server.pid = -1;
+        FAIL() << "nibble-server exited:\n" << ReadFile(server.log);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    FAIL() << "nibble-server did not serve " << kModel << " within 60 s:\n" << ReadFile(server.log);
+  }
+
+  // SIGTERM, then expects exit status 0 (the drain).
+  static void StopServer(Server& server) {
+    if (server.pid <= 0) return;
+    kill(server.pid, SIGTERM);
+    EXPECT_EQ(Wait(server.pid), 0) << "nibble-server on SIGTERM:\n" << ReadFile(server.log);
+    server.pid = -1;
+  }
+
   void SetUp() override {
     if (skip_reason_ != nullptr) GTEST_SKIP() << *skip_reason_;
-    ASSERT_GT(server_pid_, 0) << "no server (see the suite's setup failure)";
+    ASSERT_TRUE(server_ != nullptr && server_->pid > 0) << "no server (see the suite's setup failure)";
   }
 
   Output Nibble(std::vector<std::string> args) {
@@ -166,8 +193,7 @@ class CliEndToEndTest : public ::testing::Test {
   static inline testing::TempDir* temp_ = nullptr;
   static inline std::string* skip_reason_ = nullptr;
   static inline std::filesystem::path hf_dir_;
-  static inline std::string server_address_;
-  static inline pid_t server_pid_ = -1;
+  static inline Server* server_ = nullptr;
 };
 
 TEST_F(CliEndToEndTest, GreedyTextThroughTheServerIsTheOfflineText) {
@@ -175,7 +201,7 @@ TEST_F(CliEndToEndTest, GreedyTextThroughTheServerIsTheOfflineText) {
                                  "--temperature", "0", "--backend", "cpu"});
   ASSERT_EQ(offline.exit_code, 0) << offline.err;
   // Offline generation also stops at BOS (llama2.c's document separator, id 1 in tok512): ask the server too.
-  const Output served = Nibble({"generate", "--server", server_address_, "--model", kModel, "--prompt", kPrompt,
+  const Output served = Nibble({"generate", "--server", server_->address, "--model", kModel, "--prompt", kPrompt,
                                 "--max-tokens", "48", "--temperature", "0", "--stop-token-id", "1"});
   ASSERT_EQ(served.exit_code, 0) << served.err;
   EXPECT_GT(offline.out.size(), std::string(kPrompt).size() + 20) << offline.out;
@@ -186,26 +212,44 @@ TEST_F(CliEndToEndTest, GreedyTextThroughTheServerIsTheOfflineText) {
 }
 
 TEST_F(CliEndToEndTest, ModelsListsTheModelAvailable) {
-  const Output models = Nibble({"models", "--server", server_address_});
+  const Output models = Nibble({"models", "--server", server_->address});
   ASSERT_EQ(models.exit_code, 0) << models.err;
   EXPECT_THAT(models.out, ::testing::ContainsRegex(absl::StrCat(kModel, " +1 +available +yes")));
 }
 
 TEST_F(CliEndToEndTest, ErrorsPrintTheStatusCodeAndExitNonZero) {
   const Output unknown =
-      Nibble({"generate", "--server", server_address_, "--model", "no-such-model", "--prompt", "hello"});
+      Nibble({"generate", "--server", server_->address, "--model", "no-such-model", "--prompt", "hello"});
   EXPECT_EQ(unknown.exit_code, 1);
-  EXPECT_THAT(unknown.err, HasSubstr(absl::StrCat("error: NOT_FOUND: ", server_address_, ": Generate: ")));
-  const Output bad = Nibble({"generate", "--server", server_address_, "--model", kModel, "--prompt", "hello",
+  EXPECT_THAT(unknown.err, HasSubstr(absl::StrCat("error: NOT_FOUND: ", server_->address, ": Generate: ")));
+  const Output bad = Nibble({"generate", "--server", server_->address, "--model", kModel, "--prompt", "hello",
                              "--top-p", "1.5"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.err, HasSubstr("error: INVALID_ARGUMENT: "));
   EXPECT_THAT(bad.err, HasSubstr("top_p"));
 }
 
+TEST_F(CliEndToEndTest, TokenFileAuthenticatesAgainstATokenServer) {
+  const std::filesystem::path token = temp_->path() / "token";
+  std::ofstream(token) << "s3cret-token\n";
+  Server guarded = StartServer(temp_->path() / "token-server", {"--auth-token-file", token.string()});
+  ASSERT_NO_FATAL_FAILURE(WaitServing(guarded, {"--token-file", token.string()}));
+  const Output without = Nibble({"models", "--server", guarded.address});
+  EXPECT_EQ(without.exit_code, 1);
+  EXPECT_THAT(without.err, HasSubstr("error: UNAUTHENTICATED: "));
+  const std::filesystem::path wrong = temp_->path() / "wrong-token";
+  std::ofstream(wrong) << "guess";
+  EXPECT_THAT(Nibble({"models", "--server", guarded.address, "--token-file", wrong.string()}).err,
+              HasSubstr("error: UNAUTHENTICATED: "));
+  const Output served = Nibble({"generate", "--server", guarded.address, "--token-file", token.string(), "--model",
+                                kModel, "--prompt", kPrompt, "--max-tokens", "8"});
+  EXPECT_EQ(served.exit_code, 0) << served.err;
+  StopServer(guarded);
+}
+
 TEST_F(CliEndToEndTest, LoadGeneratorCountsEveryRequest) {
   if (std::string(NIBBLE_LOAD_BIN).empty()) GTEST_SKIP() << "nibble-load is not built (NIBBLE_BENCH=OFF)";
-  const Output load = RunToEnd({NIBBLE_LOAD_BIN, "--server", server_address_, "--model", kModel, "--requests", "12",
+  const Output load = RunToEnd({NIBBLE_LOAD_BIN, "--server", server_->address, "--model", kModel, "--requests", "12",
                            "--concurrency", "4", "--prompt-tokens", "8", "--max-tokens", "16"},
                           temp_->path());
   ASSERT_EQ(load.exit_code, 0) << load.out << load.err;
