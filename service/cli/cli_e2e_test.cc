@@ -5,6 +5,7 @@
 //   - `nibble models` lists the model as available; errors print their gRPC code and exit 1;
 //   - a server with a token refuses calls without it (UNAUTHENTICATED) and serves those with --token-file;
 //   - nibble-load's table counts every request it sent as completed;
+//   - the Grafana dashboard's expressions find the server's series in a real Prometheus;
 //   - the server exits 0 on SIGTERM.
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -25,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "quantizer/publisher.h"
 #include "tests/support/shared_data.h"
 
@@ -45,7 +48,8 @@ std::string ReadFile(const std::filesystem::path& path) {
   return contents.str();
 }
 
-// Starts `args` with stdout and stderr sent to files; returns its pid (or -1).
+// Starts `args` (argv[0] found on PATH unless it has a slash) with stdout and stderr sent to files; returns
+// its pid (or -1).
 pid_t Spawn(const std::vector<std::string>& args, const std::filesystem::path& out, const std::filesystem::path& err) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -55,7 +59,7 @@ pid_t Spawn(const std::vector<std::string>& args, const std::filesystem::path& o
   for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   pid_t pid = -1;
-  if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid = -1;
+  if (posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid = -1;
   posix_spawn_file_actions_destroy(&actions);
   return pid;
 }
@@ -137,6 +141,7 @@ class CliEndToEndTest : public ::testing::Test {
 
   struct Server {
     std::string address;
+    std::string metrics_address;
     pid_t pid = -1;
     std::filesystem::path log;
   };
@@ -145,9 +150,11 @@ class CliEndToEndTest : public ::testing::Test {
   static Server StartServer(const std::filesystem::path& name, const std::vector<std::string>& flags) {
     Server server;
     server.address = absl::StrCat("127.0.0.1:", FreePort());
+    const int metrics_port = FreePort();
+    server.metrics_address = absl::StrCat("127.0.0.1:", metrics_port);
     server.log = name.string() + ".log";
     std::vector<std::string> args = {NIBBLE_SERVER_BIN, "--store", (temp_->path() / "store").string(), "--listen",
-                                     server.address, "--metrics-port", absl::StrCat(FreePort()), "--backend", "cpu"};
+                                     server.address, "--metrics-port", absl::StrCat(metrics_port), "--backend", "cpu"};
     args.insert(args.end(), flags.begin(), flags.end());
     server.pid = Spawn(args, name.string() + ".out", server.log);
     return server;
@@ -256,6 +263,53 @@ TEST_F(CliEndToEndTest, LoadGeneratorCountsEveryRequest) {
   EXPECT_THAT(load.out, HasSubstr("12 completed, 0 failed, of 12"));
   EXPECT_THAT(load.out, HasSubstr("finish reasons   length 12"));
   EXPECT_THAT(load.out, HasSubstr("errors           none"));
+}
+
+// The Grafana dashboard against a real Prometheus scraping this server after some load: every expression
+// finds series (the GPU panels excepted: no GPU here), so the dashboard's metric and label names are the
+// server's. Skips where the `prometheus` binary is absent (scripts/install-deps.sh installs it).
+TEST_F(CliEndToEndTest, DashboardQueriesFindTheServersSeries) {
+  if (std::string(NIBBLE_LOAD_BIN).empty()) GTEST_SKIP() << "nibble-load is not built (NIBBLE_BENCH=OFF)";
+  const std::filesystem::path dir = temp_->path() / "prometheus";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "prometheus.yml") << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+                                        << "scrape_configs:\n  - job_name: nibble-server\n"
+                                        << "    static_configs: [{targets: [\"" << server_->metrics_address << "\"]}]\n";
+  const std::string prometheus_address = absl::StrCat("127.0.0.1:", FreePort());
+  const pid_t prometheus = Spawn({"prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
+                                  "--storage.tsdb.path=" + (dir / "data").string(),
+                                  "--web.listen-address=" + prometheus_address},
+                                 dir / "out", dir / "log");
+  if (prometheus < 0) GTEST_SKIP() << "prometheus not found on PATH";
+  const Output load = RunToEnd({NIBBLE_LOAD_BIN, "--server", server_->address, "--model", kModel, "--requests", "16",
+                                "--concurrency", "4", "--prompt-tokens", "8", "--max-tokens", "16"},
+                               temp_->path());
+  ASSERT_EQ(load.exit_code, 0) << load.out << load.err;
+
+  std::ifstream file(std::filesystem::path(NIBBLE_DEPLOY_DIR) / "grafana/nibble-dashboard.json");
+  const nlohmann::json dashboard = nlohmann::json::parse(file);
+  std::vector<std::string> pending;
+  for (const nlohmann::json& panel : dashboard.at("panels")) {
+    for (const nlohmann::json& target : panel.at("targets")) {
+      std::string expr = target.at("expr");
+      if (expr.find("nibble_gpu_") != std::string::npos) continue;
+      expr = std::regex_replace(expr, std::regex("\\$__rate_interval"), "1m");
+      pending.push_back(std::regex_replace(expr, std::regex("\\$model"), ".*"));
+    }
+  }
+  // A few scrapes after the load, every expression has series; poll for up to 30 s.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!pending.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    std::erase_if(pending, [&](const std::string& expr) {
+      const Output result =
+          RunToEnd({"promtool", "query", "instant", "http://" + prometheus_address, expr}, temp_->path());
+      return result.exit_code == 0 && result.out.find("=>") != std::string::npos;
+    });
+  }
+  kill(prometheus, SIGTERM);
+  Wait(prometheus);
+  EXPECT_THAT(pending, ::testing::IsEmpty()) << "expressions with no series; Prometheus log:\n" << ReadFile(dir / "log");
 }
 
 }  // namespace
