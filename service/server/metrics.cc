@@ -68,6 +68,7 @@ void ServerMetrics::OnRequestFinished(const ModelLabel& model, FinishReason reas
   prompt_tokens_.Add(labels).Increment(usage.prompt_tokens);
   generation_tokens_.Add(labels).Increment(usage.completion_tokens);
   requests_.Add({{"model", model.name}, {"finish_reason", std::string(FinishReasonName(reason))}}).Increment();
+  preemptions_.Add(labels);  // present (at 0) for every model that served, as scrapers expect of a counter
 }
 
 void ServerMetrics::OnTokenLatency(const ModelLabel& model, double seconds) {

@@ -177,6 +177,10 @@ absl::StatusOr<ModelInfo> ModelManager::Load(absl::string_view model_name, uint6
   const std::string model(model_name);
   std::lock_guard load_lock(load_mutex_);
   uint64_t target = version;
+  std::error_code error;
+  if (target != 0 && !std::filesystem::is_directory(store_.VersionDir(model, target), error)) {
+    return absl::NotFoundError(absl::StrCat("model ", model, " has no version ", target, " in the store"));
+  }
   if (target == 0) {
     NIBBLE_ASSIGN_OR_RETURN(target, store_.LatestVersion(model));
   }
