@@ -297,6 +297,16 @@ TEST_F(GenerateTest, UnknownModelOrVersionIsNotFound) {
   EXPECT_THAT(result.status.error_message(), HasSubstr("version 7"));
 }
 
+TEST_F(GenerateTest, HealthAndReflectionAnswer) {
+  EXPECT_EQ(HealthStatus(*server_->channel, "").value_or(-1), 1);
+  EXPECT_EQ(HealthStatus(*server_->channel, kModel).value_or(-1), 1);
+  EXPECT_EQ(HealthStatus(*server_->channel, "no-such-model").status().code(), absl::StatusCode::kNotFound);
+  const absl::StatusOr<std::string> services = ReflectionListServices(*server_->channel);
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_THAT(*services, HasSubstr("nibble.v1.Inference"));
+  EXPECT_THAT(*services, HasSubstr("grpc.health.v1.Health"));
+}
+
 // A server with one batch seat and a queue of two: long requests pile up.
 class BusyServerTest : public ::testing::Test {
  protected:

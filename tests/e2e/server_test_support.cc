@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/llama2c.h"
+#include "grpcpp/completion_queue.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
@@ -143,6 +144,18 @@ bool HasFamily(const std::string& exposition, const std::string& family) {
   return exposition.find(absl::StrCat("# TYPE ", family, " ")) != std::string::npos;
 }
 
+namespace {
+
+std::string BufferBytes(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  (void)buffer.Dump(&slices);
+  std::string bytes;
+  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return bytes;
+}
+
+}  // namespace
+
 absl::StatusOr<int> HealthStatus(grpc::Channel& channel, const std::string& service) {
   // HealthCheckRequest{string service = 1}; HealthCheckResponse{ServingStatus status = 1}, encoded by hand.
   std::string request = "\x0a";
@@ -159,12 +172,41 @@ absl::StatusOr<int> HealthStatus(grpc::Channel& channel, const std::string& serv
                  [&done](grpc::Status status) { done.set_value(status); });
   const grpc::Status status = done.get_future().get();
   if (!status.ok()) return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-  std::vector<grpc::Slice> slices;
-  (void)response_buffer.Dump(&slices);
-  std::string response;
-  for (const grpc::Slice& s : slices) response.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  const std::string response = BufferBytes(response_buffer);
   if (response.size() == 2 && response[0] == '\x08') return static_cast<int>(response[1]);
   return 0;  // UNKNOWN (the default value is not sent)
+}
+
+absl::StatusOr<std::string> ReflectionListServices(grpc::Channel& channel) {
+  // ServerReflectionRequest{string list_services = 7}, encoded by hand; one request, one response.
+  grpc::GenericStub stub(std::shared_ptr<grpc::Channel>(&channel, [](grpc::Channel*) {}));
+  grpc::CompletionQueue queue;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto call = stub.PrepareCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &queue);
+  auto step = [&queue](auto&& start) {
+    void* tag = nullptr;
+    bool ok = false;
+    start(reinterpret_cast<void*>(1));
+    return queue.Next(&tag, &ok) && ok;
+  };
+  grpc::Slice slice(std::string("\x3a\x01*", 3));
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  const bool exchanged = step([&](void* tag) { call->StartCall(tag); }) &&
+                         step([&](void* tag) { call->Write(request, tag); }) &&
+                         step([&](void* tag) { call->WritesDone(tag); }) &&
+                         step([&](void* tag) { call->Read(&response, tag); });
+  step([&](void* tag) { call->Finish(&status, tag); });
+  queue.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (queue.Next(&tag, &ok)) {
+  }
+  if (!status.ok()) return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  if (!exchanged) return absl::InternalError("the reflection call ended early");
+  return BufferBytes(response);
 }
 
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

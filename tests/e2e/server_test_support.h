@@ -74,6 +74,10 @@ bool HasFamily(const std::string& exposition, const std::string& family);
 // grpc.health.v1.Health/Check for `service`: 1 SERVING, 2 NOT_SERVING, or the call's error.
 absl::StatusOr<int> HealthStatus(grpc::Channel& channel, const std::string& service);
 
+// grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo with list_services: the raw response bytes
+// (which name every service), or the call's error.
+absl::StatusOr<std::string> ReflectionListServices(grpc::Channel& channel);
+
 // Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
