@@ -1,5 +1,6 @@
 #include "engine/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -84,25 +85,62 @@ class CpuAwqLinear : public LinearWeights {
 };
 
 // y[t, n] = sum_k x[t, k] * W[n, k] (+ b[n]), summed in order of k as run.c's matmul does.
+//
+// Tokens go 32 at a time: x is first copied into tiles transposed to [k][32 tokens], so that for each k eight
+// 4-lane multiply-adds (eight independent addition chains, held in registers) advance 32 sums. Each lane is
+// still one token's sum in order of k with separate multiplies and adds, so results are bitwise those of
+// run.c's scalar loop; the tiles only keep the FPU busy instead of waiting on one addition chain. Tokens past
+// the last full tile take the scalar loop.
 template <typename LinearT>
 void MatMul(const LinearT& linear, const Tensor& x, const Tensor& y) {
+  using Lanes = float __attribute__((vector_size(16)));  // 4 floats: one SSE register
+  constexpr int64_t kChains = 8;
+  constexpr int64_t kTile = 4 * kChains;
   const int64_t tokens = x.rows();
   const int64_t in = linear.in_features();
   const int64_t out = linear.out_features();
   const float* xs = x.as<float>();
   float* ys = y.as<float>();
   const std::vector<float>& bias = linear.bias();
-  // Output columns in parallel: each y element is still one thread's sum in order of k.
+  const int64_t full_tiles = tokens / kTile;
+  std::vector<Lanes> tiles(static_cast<size_t>(full_tiles * in * kChains));  // [tile][k][chain] -> 4 tokens
+  for (int64_t tile = 0; tile < full_tiles; ++tile) {
+    for (int64_t k = 0; k < in; ++k) {
+      for (int64_t i = 0; i < kTile; ++i) tiles[(tile * in + k) * kChains + i / 4][i % 4] = xs[(tile * kTile + i) * in + k];
+    }
+  }
+  // Output columns in parallel: each y element is one thread's sum in order of k.
   ParallelFor(out, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, tokens * in)),
               [&](int64_t begin, int64_t end) {
                 std::vector<float> scratch;
                 for (int64_t n = begin; n < end; ++n) {
                   const float* w = linear.Row(n, scratch);
-                  for (int64_t t = 0; t < tokens; ++t) {
+                  const float b = bias.empty() ? 0.0f : bias[n];
+                  for (int64_t tile = 0; tile < full_tiles; ++tile) {
+                    const Lanes* xt = tiles.data() + tile * in * kChains;
+                    Lanes s0 = {}, s1 = {}, s2 = {}, s3 = {}, s4 = {}, s5 = {}, s6 = {}, s7 = {};
+                    for (int64_t k = 0; k < in; ++k, xt += kChains) {
+                      const float wk = w[k];
+                      s0 += wk * xt[0];
+                      s1 += wk * xt[1];
+                      s2 += wk * xt[2];
+                      s3 += wk * xt[3];
+                      s4 += wk * xt[4];
+                      s5 += wk * xt[5];
+                      s6 += wk * xt[6];
+                      s7 += wk * xt[7];
+                    }
+                    const Lanes sums[kChains] = {s0, s1, s2, s3, s4, s5, s6, s7};
+                    for (int64_t i = 0; i < kTile; ++i) {
+                      const float sum = sums[i / 4][i % 4];
+                      ys[(tile * kTile + i) * out + n] = bias.empty() ? sum : sum + b;
+                    }
+                  }
+                  for (int64_t t = full_tiles * kTile; t < tokens; ++t) {
                     const float* xt = xs + t * in;
                     float sum = 0.0f;
                     for (int64_t k = 0; k < in; ++k) sum += w[k] * xt[k];
-                    ys[t * out + n] = bias.empty() ? sum : sum + bias[n];
+                    ys[t * out + n] = bias.empty() ? sum : sum + b;
                   }
                 }
               });
@@ -331,19 +369,32 @@ class CpuBackend : public Backend {
                     kv_width * sizeof(float));
       }
     }
-    // 2. Each token attends to its sequence's positions 0..position (run.c's loop order).
+    // 2. Each token attends to its sequence's positions 0..position (run.c's loop order). Tokens run in
+    //    parallel; each output row is one thread's work in that order, so results do not depend on threads.
     const int group = shape.num_heads / shape.num_kv_heads;
     const float scale = std::sqrt(static_cast<float>(dh));
-    std::vector<float> scores;
+    std::vector<int32_t> sequence_of(static_cast<size_t>(batch.num_tokens));
     for (int32_t b = 0; b < batch.num_seqs; ++b) {
-      for (int32_t t = seq_starts[b]; t < seq_starts[b + 1]; ++t) {
+      std::fill(sequence_of.begin() + seq_starts[b], sequence_of.begin() + seq_starts[b + 1], b);
+    }
+    ParallelFor(batch.num_tokens, 8, [&](int64_t begin, int64_t end) {
+      std::vector<float> scores;
+      std::vector<int64_t> rows;  // cache row of each position 0..pos (block lookups hoisted out of the heads)
+      for (int64_t t = begin; t < end; ++t) {
+        const int32_t b = sequence_of[static_cast<size_t>(t)];
         const int32_t pos = positions[t];
         scores.resize(static_cast<size_t>(pos) + 1);
+        rows.resize(static_cast<size_t>(pos) + 1);
+        for (int32_t p = 0; p <= pos; ++p) {
+          rows[p] = (int64_t{tables[b * table_width + p / block_size]} * block_size + p % block_size) * kv_width;
+        }
         for (int h = 0; h < shape.num_heads; ++h) {
           const float* q = qkv.as<float>() + t * width + h * dh;
-          const int kv_head = h / group;
+          const int64_t head_offset = int64_t{h / group} * dh;
+          const float* keys = cache.k.as<float>() + head_offset;
+          const float* values = cache.v.as<float>() + head_offset;
           for (int32_t p = 0; p <= pos; ++p) {
-            const float* k = slot(cache.k, b, p) + kv_head * dh;
+            const float* k = keys + rows[p];
             float score = 0.0f;
             for (int i = 0; i < dh; ++i) score += q[i] * k[i];
             scores[p] = score / scale;
@@ -352,12 +403,12 @@ class CpuBackend : public Backend {
           float* o = out.as<float>() + t * out.cols() + h * dh;
           std::memset(o, 0, dh * sizeof(float));
           for (int32_t p = 0; p <= pos; ++p) {
-            const float* v = slot(cache.v, b, p) + kv_head * dh;
+            const float* v = values + rows[p];
             for (int i = 0; i < dh; ++i) o[i] += scores[p] * v[i];
           }
         }
       }
-    }
+    });
     return absl::OkStatus();
   }
 

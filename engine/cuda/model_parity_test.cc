@@ -17,6 +17,7 @@
 #include "engine/perplexity.h"
 #include "engine/sentencepiece_tokenizer.h"
 #include "engine/synth.h"
+#include "tests/support/model_checks.h"
 #include "tests/support/shared_data.h"
 
 namespace nibble {
@@ -127,31 +128,13 @@ TEST_F(ModelParityTest, Stories260kPerplexityAndGreedyText) {
   const auto tokenized = TokenizeDocuments(**tokenizer, SplitDocuments(*corpus, "<|endoftext|>"));
   ASSERT_TRUE(tokenized.ok());
   const std::vector<std::vector<int32_t>>& documents = *tokenized;
-  ModelOptions options;
-  options.max_step_tokens = 2048;
-  options.max_seqs = 8;
-  double perplexity[2];
-  std::string greedy[2];
-  Backend* backends[2] = {cpu_.get(), cuda_.get()};
-  for (int b = 0; b < 2; ++b) {
-    auto model = Model::Create(*backends[b], *host, options);
-    ASSERT_TRUE(model.ok()) << model.status();
-    auto result = Perplexity(**model, documents, 512);
-    ASSERT_TRUE(result.ok()) << result.status();
-    EXPECT_EQ(result->predicted_tokens, 21725);
-    perplexity[b] = result->perplexity;
-    GenerationRequest generation;
-    generation.prompt_token_ids = {(*tokenizer)->bos_id()};
-    generation.max_tokens = 200;
-    generation.sampling.temperature = 0.0f;
-    generation.stop_token_ids = {(*tokenizer)->bos_id()};  // EOS stops it too (ignore_eos is false)
-    auto generated = Generate(**model, tokenizer->get(), generation);
-    ASSERT_TRUE(generated.ok()) << generated.status();
-    greedy[b] = generated->text;
-  }
-  std::cout << "stories260K perplexity: cpu " << perplexity[0] << ", cuda " << perplexity[1] << "\n"
-            << "greedy (cpu):  " << greedy[0] << "\ngreedy (cuda): " << greedy[1] << "\n";
-  EXPECT_NEAR(perplexity[1], perplexity[0], perplexity[0] * 0.005);
+  const testing::PerplexityAndGreedy cpu = testing::MeasurePerplexityAndGreedy(*cpu_, *host, **tokenizer, documents);
+  const testing::PerplexityAndGreedy cuda = testing::MeasurePerplexityAndGreedy(*cuda_, *host, **tokenizer, documents);
+  EXPECT_EQ(cpu.predicted_tokens, 21725);
+  EXPECT_EQ(cuda.predicted_tokens, 21725);
+  std::cout << "stories260K perplexity: cpu " << cpu.perplexity << ", cuda " << cuda.perplexity << "\n"
+            << "greedy (cpu):  " << cpu.greedy << "\ngreedy (cuda): " << cuda.greedy << "\n";
+  EXPECT_NEAR(cuda.perplexity, cpu.perplexity, cpu.perplexity * 0.005);
 }
 
 }  // namespace

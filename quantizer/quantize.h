@@ -1,0 +1,67 @@
+// The quantizer's block loop (../shared/docs/awq.md §3): for each decoder block in order, the full-precision
+// pass over the calibration set (its output is the next block's input), the scale search for the four Llama
+// scale groups and their folding, the clipping search, then the group quantizer. RTN skips calibration and
+// quantizes every Linear as it is. Embeddings, norms and lm_head stay as they are.
+//
+// The block math runs on `backend` through the engine's forward code (quantizer/block_runner.h). Only one
+// block's fp32 weights and the calibration activations are held at a time. One thread; the backend is the
+// caller's and only used during the call.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/backend.h"
+#include "engine/host_model.h"
+#include "quantizer/calibration.h"
+#include "quantizer/group_quantizer.h"
+#include "quantizer/scale_search.h"
+
+namespace nibble {
+
+enum class QuantMethod { kAwq, kRtn };
+absl::string_view QuantMethodName(QuantMethod method);  // "awq", "rtn"
+absl::StatusOr<QuantMethod> ParseQuantMethod(absl::string_view name);
+
+struct QuantizeOptions {
+  QuantMethod method = QuantMethod::kAwq;
+  QuantSpec spec;                                      // bits 4 (3 only when !pack), group size 128
+  ScaleSearchMode scale_search = ScaleSearchMode::kBoth;  // AWQ only
+  bool pack = true;  // true: AutoAWQ GEMM Linears (an artifact); false: dense fp32 fake-quant (evaluation)
+};
+
+struct ScaleGroupReport {
+  std::string layers;  // "q,k,v", "o", "gate,up", "down"
+  std::string formula;  // "act" or "duo"
+  double alpha = 0;
+  double loss = 0;            // module output MSE with the chosen scales
+  double loss_at_alpha0 = 0;  // with plain RTN of the group (act, alpha 0)
+};
+
+struct LayerReport {
+  int64_t index = 0;
+  std::vector<ScaleGroupReport> scale_groups;  // empty for RTN
+  double clip_error = 0;  // mean best clipping error over the clipped Linears (AWQ)
+  double output_mse = 0;  // block output MSE, quantized vs full precision, on the calibration set (AWQ)
+  double seconds = 0;
+};
+
+struct QuantizeResult {
+  HostModel model;  // config.awq set when packed
+  std::vector<LayerReport> layers;
+};
+
+// Called after each block with its report.
+using LayerProgress = std::function<void(const LayerReport& report, int64_t num_layers)>;
+
+// `calibration` is required for AWQ and unused by RTN. InvalidArgument naming the tensor for NaN/inf weights,
+// naming the option for an unsupported spec (group size the model cannot use, bits other than 4 for an
+// artifact) or an already-quantized source.
+absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& source,
+                                             const CalibrationSet* calibration, const QuantizeOptions& options,
+                                             const LayerProgress& progress = nullptr);
+
+}  // namespace nibble
