@@ -16,12 +16,14 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "engine/backend_factory.h"
 #include "engine/llama2c.h"
 #include "grpcpp/completion_queue.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/byte_buffer.h"
+#include "quantizer/job.h"
 #include "quantizer/publisher.h"
 
 extern char** environ;
@@ -48,6 +50,28 @@ absl::StatusOr<uint64_t> PublishStories(const std::filesystem::path& root, const
   const std::optional<std::filesystem::path> source = StoriesDir();
   if (!source) return absl::NotFoundError("stories260K is not in ../shared");
   return PublishDirectory(ModelStore(root), model, *source, {{"source", {{"path", "stories260K.bin"}}}});
+}
+
+absl::StatusOr<uint64_t> PublishStoriesAwq(const std::filesystem::path& root, const std::string& model) {
+  const std::optional<std::filesystem::path> source = StoriesDir();
+  const std::optional<std::filesystem::path> text = testing::SharedFile("data/tinystories-dev-50.txt");
+  if (!source || !text) return absl::NotFoundError("stories260K or tinystories-dev-50.txt is not in ../shared");
+  QuantizeJobSpec spec;
+  spec.model_dir = *source;
+  spec.calibration_path = *text;
+  spec.calibration.separator = "<|endoftext|>";
+  spec.calibration.n_samples = 8;  // few and short: a test needs a valid artifact, not its best quality
+  spec.calibration.seqlen = 128;
+  spec.quantize.method = QuantMethod::kAwq;
+  spec.quantize.spec.group_size = 32;
+  spec.store_root = root;
+  spec.model_name = model;
+  absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(BackendKind::kCpu);
+  if (!backend.ok()) return backend.status();
+  absl::StatusOr<QuantizeJobResult> result = RunQuantizeJob(**backend, spec, [](const std::string&) {});
+  if (!result.ok()) return result.status();
+  if (!result->version) return absl::InternalError("the AWQ job published nothing");
+  return *result->version;
 }
 
 server::ServerOptions LoopbackOptions(const std::filesystem::path& store) {
