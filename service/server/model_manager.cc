@@ -103,16 +103,21 @@ absl::Status ModelManager::Bring(const std::string& model, uint64_t version, boo
   spdlog::info("model {} version {}: loading", model, version);
   absl::StatusOr<std::shared_ptr<LoadedModel>> loaded = LoadVersion(model, version);
   std::shared_ptr<LoadedModel> replaced;
+  if (!loaded.ok()) {
+    {
+      std::lock_guard lock(mutex_);
+      Entry& entry = models_[model];
+      entry.versions[version] = Version{VersionState::kFailed, std::string(loaded.status().message()), nullptr};
+      spdlog::error("model {} version {}: refused: {}{}", model, version, loaded.status().ToString(),
+                    entry.serving != 0 ? absl::StrCat(" (version ", entry.serving, " keeps serving)") : "");
+    }
+    Notify(model);  // a model that never loaded is known to health as NOT_SERVING
+    return loaded.status();
+  }
   {
     std::lock_guard lock(mutex_);
     Entry& entry = models_[model];
     Version& slot = entry.versions[version];
-    if (!loaded.ok()) {
-      slot = Version{VersionState::kFailed, std::string(loaded.status().message()), nullptr};
-      spdlog::error("model {} version {}: refused: {}{}", model, version, loaded.status().ToString(),
-                    entry.serving != 0 ? absl::StrCat(" (version ", entry.serving, " keeps serving)") : "");
-      return loaded.status();
-    }
     slot = Version{VersionState::kAvailable, "", *loaded};
     if (entry.serving != 0) {
       Version& old = entry.versions[entry.serving];

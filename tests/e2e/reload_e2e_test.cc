@@ -62,12 +62,13 @@ class ReloadTest : public ::testing::Test {
     return server_.stub->LoadModel(&context, request, response);
   }
 
-  // Makes version `number` a copy of version 1 with one byte of its weights flipped (what its manifest
-  // says no longer holds), renamed into place at once as a publisher would.
-  void PublishCorrupt(uint64_t number) {
-    const std::filesystem::path model_dir = store_.path() / kModel;
+  // Makes version `number` of `model` a copy of stories version 1 with one byte of its weights changed
+  // (what its manifest says no longer holds), renamed into place at once as a publisher would.
+  void PublishCorrupt(uint64_t number, const std::string& model = kModel) {
+    const std::filesystem::path model_dir = store_.path() / model;
     const std::filesystem::path staging = model_dir / ".staging-corrupt";
-    std::filesystem::copy(model_dir / "1", staging);
+    std::filesystem::create_directories(model_dir);
+    std::filesystem::copy(store_.path() / kModel / "1", staging);
     std::fstream weights(staging / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
     weights.seekp(-100, std::ios::end);
     weights.put('\x7f');
@@ -150,6 +151,25 @@ TEST_F(ReloadTest, NewVersionLoadsBeforeTheOldUnloadsAndCorruptOneIsRefused) {
   EXPECT_EQ(load.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(load.error_message(), HasSubstr("model.safetensors"));
   EXPECT_EQ(ServedBy(), 2u);
+}
+
+TEST_F(ReloadTest, ModelWhoseOnlyVersionIsCorruptIsFailedAndNotServing) {
+  PublishCorrupt(1, "broken");
+  Start();
+  grpc::ClientContext context;
+  v1::ListModelsResponse response;
+  ASSERT_TRUE(server_.stub->ListModels(&context, v1::ListModelsRequest(), &response).ok());
+  ASSERT_EQ(response.models_size(), 2);
+  const v1::ModelInfo& broken = response.models(0);
+  EXPECT_EQ(broken.name(), "broken");
+  EXPECT_EQ(broken.serving_version(), 0u);
+  ASSERT_EQ(broken.versions_size(), 1);
+  EXPECT_EQ(broken.versions(0).state(), v1::MODEL_STATE_FAILED);
+  EXPECT_EQ(HealthStatus(*server_.channel, "broken").value_or(-1), kNotServing);
+  EXPECT_EQ(HealthStatus(*server_.channel, kModel).value_or(-1), kServing);
+  v1::GenerateRequest request = GreedyRequest("Once upon a time", 4);
+  request.set_model("broken");
+  EXPECT_EQ(RunStream(*server_.stub, request).status.error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(ReloadTest, PinsLoadModelAndUnloadModel) {
