@@ -21,6 +21,7 @@ struct Flags {
   std::string backend = "auto";
   client::ConnectionOptions connection;
   CLI::Option* backend_option = nullptr;
+  CLI::Option* store_option = nullptr;
   std::vector<CLI::Option*> connection_options;  // [0] is --server
 };
 
@@ -39,8 +40,9 @@ absl::Status Run(const Flags& flags) {
     }
     return RunLocalGenerate(flags.generate, flags.backend);
   }
-  if (absl::Status status = RejectGiven({flags.backend_option}, "applies only to local generation (without --server): "
-                                                                "the server runs on its own backend");
+  if (absl::Status status = RejectGiven({flags.backend_option, flags.store_option},
+                                          "applies only to local generation (without --server): the server "
+                                          "runs on its own backend and store");
       !status.ok()) {
     return status;
   }
@@ -76,6 +78,7 @@ void RegisterGenerate(CLI::App& app, int& exit_code) {
   command->add_option("--stop", options.stop, "Stop before this string (repeatable)");
   command->add_option("--stop-token-id", options.stop_token_ids, "Stop at this token id (repeatable)");
   flags->backend_option = AddBackendOption(*command, flags->backend);
+  flags->store_option = AddStoreOption(*command, options.store);
   flags->connection_options = client::AddConnectionFlags(*command, flags->connection, /*server_required=*/false);
   command->callback([flags, &exit_code] {
     if (absl::Status status = Run(*flags); !status.ok()) exit_code = client::ReportError(status);

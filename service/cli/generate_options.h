@@ -12,6 +12,7 @@ namespace nibble::cli {
 struct GenerateOptions {
   // Locally: a Hugging Face model directory. With --server: NAME or NAME:VERSION on that server.
   std::string model;
+  std::string store;                    // locally: a model store root; --model may then be NAME[:N]
   std::string prompt;                   // locally, empty starts from BOS; a server needs a prompt
   int32_t max_tokens = 256;             // most tokens to generate
   float temperature = 0.0f;             // 0: greedy

@@ -3,6 +3,7 @@
 #include "CLI/CLI.hpp"
 #include "service/cli/generate_command.h"
 #include "service/cli/offline_commands.h"
+#include "service/cli/quantize_command.h"
 #include "service/cli/server_commands.h"
 
 int main(int argc, char** argv) {
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   nibble::cli::RegisterGenerate(app, exit_code);
   nibble::cli::RegisterModels(app, exit_code);
   nibble::cli::RegisterPerplexity(app, exit_code);
+  nibble::cli::RegisterQuantize(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

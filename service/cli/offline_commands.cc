@@ -5,12 +5,14 @@
 #include <iostream>
 #include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/backend_factory.h"
 #include "engine/documents.h"
 #include "engine/generation.h"
 #include "engine/llama2c.h"
 #include "engine/model_loader.h"
+#include "engine/model_store.h"
 #include "engine/perplexity.h"
 #include "engine/synth.h"
 #include "engine/tokenizer.h"
@@ -26,8 +28,30 @@ struct LocalModel {
   std::unique_ptr<Tokenizer> tokenizer;
 };
 
-absl::StatusOr<LocalModel> LoadLocalModel(const std::string& dir, const std::string& backend_name,
-                                          const ModelOptions& options) {
+// The directory `model` names: a model directory (a store version's is verified first), or with a store, a
+// reference NAME or NAME:VERSION into it.
+absl::StatusOr<std::filesystem::path> ResolveLocalModel(const std::string& model, const std::string& store) {
+  std::filesystem::path dir = model;
+  if (!std::filesystem::is_directory(dir)) {
+    if (store.empty()) {
+      return absl::NotFoundError(absl::StrCat("--model ", model, " is not a directory (a store reference NAME[:N] ",
+                                              "needs --store ROOT)"));
+    }
+    absl::StatusOr<std::filesystem::path> resolved = ModelStore(store).Resolve(model);
+    if (!resolved.ok()) return resolved.status();
+    dir = *resolved;
+  }
+  if (std::filesystem::exists(dir / kManifestFileName)) {
+    if (absl::Status verified = VerifyVersionDir(dir).status(); !verified.ok()) return verified;
+  }
+  return dir;
+}
+
+absl::StatusOr<LocalModel> LoadLocalModel(const std::string& model_argument, const std::string& store,
+                                          const std::string& backend_name, const ModelOptions& options) {
+  absl::StatusOr<std::filesystem::path> resolved = ResolveLocalModel(model_argument, store);
+  if (!resolved.ok()) return resolved.status();
+  const std::filesystem::path& dir = *resolved;
   LocalModel local;
   absl::StatusOr<BackendKind> kind = ParseBackendKind(backend_name);
   if (!kind.ok()) return kind.status();
@@ -51,6 +75,10 @@ CLI::Option* AddBackendOption(CLI::App& command, std::string& backend) {
   return command.add_option("--backend", backend, "Where to run: auto (CUDA when a GPU is visible), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
+}
+
+CLI::Option* AddStoreOption(CLI::App& command, std::string& store) {
+  return command.add_option("--store", store, "Model store root: --model may then be NAME (its latest version) or NAME:N");
 }
 
 void RegisterImportLlama2c(CLI::App& app, int& exit_code) {
@@ -97,7 +125,7 @@ void RegisterSynth(CLI::App& app, int& exit_code) {
 }
 
 absl::Status RunLocalGenerate(const GenerateOptions& options, const std::string& backend) {
-  absl::StatusOr<LocalModel> local = LoadLocalModel(options.model, backend, ModelOptions{});
+  absl::StatusOr<LocalModel> local = LoadLocalModel(options.model, options.store, backend, ModelOptions{});
   if (!local.ok()) return local.status();
   GenerationRequest request;
   request.id = "cli";
@@ -140,13 +168,15 @@ void RegisterPerplexity(CLI::App& app, int& exit_code) {
              "windows of --ctx tokens that each start from an empty KV cache");
   struct Options {
     std::string model;
+    std::string store;
     std::string text;
     std::string separator;
     std::string backend = "auto";
     int32_t context = 512;
   };
   auto options = std::make_shared<Options>();
-  command->add_option("--model", options->model, "Model directory")->required();
+  command->add_option("--model", options->model, "Model directory, or NAME[:N] with --store")->required();
+  AddStoreOption(*command, options->store);
   command->add_option("--text", options->text, "Text file")->required()->check(CLI::ExistingFile);
   command->add_option("--ctx", options->context, "Window length in tokens")->capture_default_str();
   command->add_option("--separator", options->separator,
@@ -156,7 +186,7 @@ void RegisterPerplexity(CLI::App& app, int& exit_code) {
     ModelOptions model_options;
     model_options.max_step_tokens = std::max(options->context, 2048);
     model_options.max_seqs = 8;
-    absl::StatusOr<LocalModel> local = LoadLocalModel(options->model, options->backend, model_options);
+    absl::StatusOr<LocalModel> local = LoadLocalModel(options->model, options->store, options->backend, model_options);
     if (!local.ok()) {
       exit_code = client::ReportError(local.status());
       return;
