@@ -216,6 +216,10 @@ absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& 
                                              const CalibrationSet* calibration, const QuantizeOptions& options,
                                              const LayerProgress& progress) {
   NIBBLE_RETURN_IF_ERROR(ValidateOptions(source, calibration, options));
+  // Every block's weights are checked (finite, not yet quantized) before any work starts.
+  for (size_t l = 0; l < source.layers.size(); ++l) {
+    NIBBLE_RETURN_IF_ERROR(ToFloatLayer(source.layers[l], static_cast<int64_t>(l)).status());
+  }
   const ModelConfig& config = source.config;
   const int64_t num_layers = static_cast<int64_t>(source.layers.size());
   QuantizeResult result;
