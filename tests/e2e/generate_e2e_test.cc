@@ -349,7 +349,7 @@ TEST_F(BusyServerTest, FullQueueIsResourceExhausted) {
       ++exhausted;
     }
   }
-  EXPECT_GE(ok, 3);  // one running, two waiting
+  EXPECT_GE(ok, 2);  // the queue's two (a request counts as waiting until the engine thread admits it)
   EXPECT_GE(exhausted, 1);
   EXPECT_EQ(ok + exhausted, kRequests);
 }
@@ -371,9 +371,11 @@ TEST_F(BusyServerTest, ExpiredDeadlineIsDeadlineExceeded) {
   EXPECT_EQ(late.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   for (std::thread& thread : threads) thread.join();
   for (const StreamResult& result : results) EXPECT_TRUE(result.status.ok()) << result.status.error_message();
-  const auto metrics = HttpGet(server_.server->metrics_port(), "/metrics");
-  ASSERT_TRUE(metrics.ok());
-  EXPECT_EQ(MetricValue(*metrics, absl::StrCat("nibble_kv_cache_usage_ratio{model=\"", kModel, "\"}")), 0.0);
+  EXPECT_TRUE(WaitFor([&] {
+    const auto metrics = HttpGet(server_.server->metrics_port(), "/metrics");
+    return metrics.ok() &&
+           MetricValue(*metrics, absl::StrCat("nibble_kv_cache_usage_ratio{model=\"", kModel, "\"}")) == 0.0;
+  }));
 }
 
 }  // namespace
