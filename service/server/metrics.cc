@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "engine/version.h"
+
 namespace nibble::server {
 namespace {
 
@@ -15,9 +17,6 @@ const prometheus::Histogram::BucketBoundaries kRequestLatencyBuckets = {
     0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0,
     1920.0, 7680.0};
 
-#ifndef NIBBLE_VERSION
-#define NIBBLE_VERSION "unknown"
-#endif
 #ifdef NIBBLE_HAVE_CUDA
 constexpr char kCuda[] = "on";
 #else
@@ -54,7 +53,7 @@ ServerMetrics::ServerMetrics()
       .Name("nibble_build_info")
       .Help("Always 1; the labels say which build this is")
       .Register(*registry_)
-      .Add({{"version", NIBBLE_VERSION}, {"cuda", kCuda}})
+      .Add({{"version", kNibbleVersion}, {"cuda", kCuda}})
       .Set(1);
 }
 
