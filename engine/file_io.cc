@@ -112,4 +112,11 @@ absl::Status WriteFileContents(const std::filesystem::path& path, absl::string_v
   return writer.Close(sync);
 }
 
+absl::Status CopyFileContents(const std::filesystem::path& from, const std::filesystem::path& to, bool sync) {
+  NIBBLE_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> source, MappedFile::Open(from));
+  NIBBLE_ASSIGN_OR_RETURN(FileWriter writer, FileWriter::Create(to));
+  NIBBLE_RETURN_IF_ERROR(writer.Write(source->data(), source->size()));
+  return writer.Close(sync);
+}
+
 }  // namespace nibble

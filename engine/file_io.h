@@ -66,5 +66,7 @@ class FileWriter {
 
 // Writes `contents` as the whole of `path` through a FileWriter.
 absl::Status WriteFileContents(const std::filesystem::path& path, absl::string_view contents, bool sync = false);
+// Copies the whole of `from` to `to` (mapped, then written through a FileWriter).
+absl::Status CopyFileContents(const std::filesystem::path& from, const std::filesystem::path& to, bool sync = false);
 
 }  // namespace nibble

@@ -9,24 +9,25 @@
 namespace nibble {
 namespace {
 
-// Mean over tokens and rows of the squared output error of the fake-quantized weight.
-double OutputError(const FloatLinear& linear, const std::vector<float>& x, const QuantSpec& spec) {
-  std::vector<float> fake = linear.weight;
-  FakeQuantize(fake, linear.out_features, linear.in_features, spec);
-  const int64_t in = linear.in_features;
+// Mean over tokens and rows of the squared difference between the outputs of `reference`'s weights and of
+// `weights` once fake-quantized (both [out, in]), on inputs x [tokens, in].
+double QuantizedOutputError(const FloatLinear& reference, std::vector<float> weights, const std::vector<float>& x,
+                            const QuantSpec& spec) {
+  FakeQuantize(weights, reference.out_features, reference.in_features, spec);
+  const int64_t in = reference.in_features;
   const int64_t tokens = static_cast<int64_t>(x.size()) / in;
   double error = 0.0;
-  for (int64_t r = 0; r < linear.out_features; ++r) {
+  for (int64_t r = 0; r < reference.out_features; ++r) {
     for (int64_t t = 0; t < tokens; ++t) {
       double exact = 0.0, quantized = 0.0;
       for (int64_t c = 0; c < in; ++c) {
-        exact += x[t * in + c] * linear.weight[r * in + c];
-        quantized += x[t * in + c] * fake[r * in + c];
+        exact += x[t * in + c] * reference.weight[r * in + c];
+        quantized += x[t * in + c] * weights[r * in + c];
       }
       error += (exact - quantized) * (exact - quantized);
     }
   }
-  return error / static_cast<double>(linear.out_features * tokens);
+  return error / static_cast<double>(reference.out_features * tokens);
 }
 
 TEST(ClipSearchTest, ClippingAnOutlierReducesTheQuantizedOutputError) {
@@ -44,23 +45,8 @@ TEST(ClipSearchTest, ClippingAnOutlierReducesTheQuantizedOutputError) {
   }
   // The clipped weights, once quantized, reproduce the original outputs better than quantizing unclipped ones
   // (measured against the unclipped full-precision output).
-  std::vector<float> clipped_fake = linear.weight;
-  FakeQuantize(clipped_fake, out, in, spec);
-  FloatLinear clipped_quantized = original;
-  clipped_quantized.weight = clipped_fake;
-  double clipped_error = 0.0;
-  for (int64_t r = 0; r < out; ++r) {
-    for (int64_t t = 0; t < tokens; ++t) {
-      double exact = 0.0, quantized = 0.0;
-      for (int64_t c = 0; c < in; ++c) {
-        exact += x[t * in + c] * original.weight[r * in + c];
-        quantized += x[t * in + c] * clipped_fake[r * in + c];
-      }
-      clipped_error += (exact - quantized) * (exact - quantized);
-    }
-  }
-  clipped_error /= static_cast<double>(out * tokens);
-  EXPECT_LT(clipped_error, OutputError(original, x, spec));
+  EXPECT_LT(QuantizedOutputError(original, linear.weight, x, spec),
+            QuantizedOutputError(original, original.weight, x, spec));
 }
 
 TEST(ClipSearchTest, NothingIsClippedWhenClippingCannotHelp) {

@@ -8,7 +8,7 @@
 namespace nibble {
 namespace {
 
-absl::Status CheckFinite(const std::vector<float>& values, const std::string& tensor) {
+absl::Status CheckFiniteValues(const std::vector<float>& values, const std::string& tensor) {
   for (size_t i = 0; i < values.size(); ++i) {
     if (!std::isfinite(values[i])) {
       return absl::InvalidArgumentError(absl::StrCat(tensor, " holds a non-finite value (", values[i], " at element ",
@@ -20,7 +20,7 @@ absl::Status CheckFinite(const std::vector<float>& values, const std::string& te
 
 absl::StatusOr<std::vector<float>> FiniteFloats(const HostTensor& tensor, const std::string& name) {
   std::vector<float> values = tensor.ToFloats();
-  NIBBLE_RETURN_IF_ERROR(CheckFinite(values, name));
+  NIBBLE_RETURN_IF_ERROR(CheckFiniteValues(values, name));
   return values;
 }
 
@@ -44,6 +44,10 @@ HostTensor VectorTensor(const std::vector<float>& values) {
 }
 
 }  // namespace
+
+absl::Status CheckFinite(const HostTensor& tensor, const std::string& name) {
+  return CheckFiniteValues(tensor.ToFloats(), name);
+}
 
 HostLinear FloatLinear::ToHost() const {
   HostLinear linear;

@@ -36,6 +36,9 @@ struct FloatLayer {
   HostLayer ToHost() const;
 };
 
+// InvalidArgument naming `name` when `tensor` (a float dtype) holds a NaN or infinite value.
+absl::Status CheckFinite(const HostTensor& tensor, const std::string& name);
+
 // Converts block `index` of a model to fp32. InvalidArgument naming the tensor when it is already quantized
 // or holds a NaN or infinite value.
 absl::StatusOr<FloatLayer> ToFloatLayer(const HostLayer& layer, int64_t index);

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/documents.h"
+#include "engine/file_io.h"
 #include "engine/model.h"
 #include "engine/model_loader.h"
 #include "engine/model_store.h"
@@ -23,8 +24,7 @@ constexpr const char* kTokenizerFiles[] = {"tokenizer.model", "tokenizer.json", 
 absl::Status CopyTokenizerFiles(const fs::path& source_dir, const fs::path& dir) {
   for (const char* name : kTokenizerFiles) {
     if (!fs::exists(source_dir / name)) continue;
-    NIBBLE_ASSIGN_OR_RETURN(std::string contents, ReadTextFile(source_dir / name));
-    NIBBLE_RETURN_IF_ERROR(WriteFileContents(dir / name, contents, /*sync=*/true));
+    NIBBLE_RETURN_IF_ERROR(CopyFileContents(source_dir / name, dir / name, /*sync=*/true));
   }
   return absl::OkStatus();
 }
@@ -44,15 +44,14 @@ absl::StatusOr<nlohmann::json> SourceFiles(const fs::path& dir) {
   return files;
 }
 
-absl::StatusOr<PerplexityResult> EvaluatePerplexity(Backend& backend, const HostModel& model, const Tokenizer& tokenizer,
-                                                    const std::string& text, const std::string& separator,
+absl::StatusOr<PerplexityResult> EvaluatePerplexity(Backend& backend, const HostModel& model,
+                                                    const std::vector<std::vector<int32_t>>& documents,
                                                     int32_t context) {
   ModelOptions options;
   options.max_step_tokens = std::max(context, 2048);
   options.max_seqs = 8;
   options.max_context = context;
   NIBBLE_ASSIGN_OR_RETURN(std::unique_ptr<Model> loaded, Model::Create(backend, model, options));
-  NIBBLE_ASSIGN_OR_RETURN(auto documents, TokenizeDocuments(tokenizer, SplitDocuments(text, separator)));
   return Perplexity(*loaded, documents, context);
 }
 
@@ -123,11 +122,7 @@ absl::StatusOr<QuantizeJobResult> RunQuantizeJob(Backend& backend, const Quantiz
                               {"zero_point", true},
                               {"version", "gemm"}};
   if (options.method == QuantMethod::kAwq) {
-    manifest["quantization"]["scale_search"] =
-        options.scale_search == ScaleSearchMode::kBoth ? "both"
-                                                       : std::string(ScaleFormulaName(options.scale_search == ScaleSearchMode::kActivation
-                                                                                          ? ScaleFormula::kActivation
-                                                                                          : ScaleFormula::kDuo));
+    manifest["quantization"]["scale_search"] = ScaleSearchModeName(options.scale_search);
   }
   manifest["layers"] = LayerReports(quantized.layers);
   NIBBLE_ASSIGN_OR_RETURN(nlohmann::json source_files, SourceFiles(spec.model_dir));
@@ -150,10 +145,10 @@ absl::StatusOr<QuantizeJobResult> RunQuantizeJob(Backend& backend, const Quantiz
   // 5. Quality: perplexity of the source and of the quantized model on the evaluation text.
   if (spec.eval_text) {
     NIBBLE_ASSIGN_OR_RETURN(std::string text, ReadTextFile(*spec.eval_text));
-    NIBBLE_ASSIGN_OR_RETURN(PerplexityResult before, EvaluatePerplexity(backend, source, *tokenizer, text,
-                                                                        spec.calibration.separator, spec.eval_context));
-    NIBBLE_ASSIGN_OR_RETURN(PerplexityResult after, EvaluatePerplexity(backend, evaluated, *tokenizer, text,
-                                                                       spec.calibration.separator, spec.eval_context));
+    NIBBLE_ASSIGN_OR_RETURN(auto documents,
+                            TokenizeDocuments(*tokenizer, SplitDocuments(text, spec.calibration.separator)));
+    NIBBLE_ASSIGN_OR_RETURN(PerplexityResult before, EvaluatePerplexity(backend, source, documents, spec.eval_context));
+    NIBBLE_ASSIGN_OR_RETURN(PerplexityResult after, EvaluatePerplexity(backend, evaluated, documents, spec.eval_context));
     result.source_perplexity = before.perplexity;
     result.quantized_perplexity = after.perplexity;
     result.eval_tokens = after.predicted_tokens;

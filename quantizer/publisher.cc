@@ -162,10 +162,8 @@ absl::StatusOr<uint64_t> PublishDirectory(const ModelStore& store, absl::string_
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(source_dir, error)) {
     if (!entry.is_regular_file() || entry.path().filename() == kManifestFileName) continue;
-    NIBBLE_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> source, MappedFile::Open(entry.path()));
-    NIBBLE_ASSIGN_OR_RETURN(FileWriter writer, FileWriter::Create(staging.dir() / entry.path().filename()));
-    absl::Status written = writer.Write(source->data(), source->size());
-    if (written.ok()) written = writer.Close(/*sync=*/true);
+    const absl::Status written =
+        CopyFileContents(entry.path(), staging.dir() / entry.path().filename(), /*sync=*/true);
     if (!written.ok()) {
       return absl::Status(written.code(), absl::StrCat("publishing ", model, " failed, nothing was published (staging ",
                                                        "directory removed): ", written.message()));

@@ -45,9 +45,8 @@ absl::StatusOr<std::unique_ptr<LinearWeights>> UploadFused(Backend& backend, std
 // One block's AWQ: scale search and folding, clipping, against the full-precision capture.
 class BlockAwq {
  public:
-  BlockAwq(Backend& backend, BlockRunner& runner, const ModelConfig& config, const QuantizeOptions& options,
-           int64_t index)
-      : backend_(backend), runner_(runner), config_(config), options_(options), index_(index) {}
+  BlockAwq(Backend& backend, BlockRunner& runner, const QuantizeOptions& options, int64_t index)
+      : backend_(backend), runner_(runner), options_(options), index_(index) {}
 
   absl::Status Run(FloatLayer& layer, LayerWeights& weights, BlockCapture& capture, LayerReport& report) {
     // 1. Search every group's scales against the unmodified block (awq.md §4, §5).
@@ -154,7 +153,6 @@ class BlockAwq {
 
   Backend& backend_;
   BlockRunner& runner_;
-  const ModelConfig& config_;
   const QuantizeOptions& options_;
   int64_t index_;
 };
@@ -230,13 +228,9 @@ absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& 
   std::optional<BlockRunner> runner;
   std::vector<float> hidden;
   if (options.method == QuantMethod::kAwq) {
-    for (const HostTensor* tensor : {&source.embedding, &source.final_norm, &source.lm_head}) {
-      for (float value : tensor->ToFloats()) {
-        if (!std::isfinite(value)) {
-          return absl::InvalidArgumentError("quantize: the embedding, final norm or lm_head holds a non-finite value");
-        }
-      }
-    }
+    NIBBLE_RETURN_IF_ERROR(CheckFinite(source.embedding, "model.embed_tokens.weight"));
+    NIBBLE_RETURN_IF_ERROR(CheckFinite(source.final_norm, "model.norm.weight"));
+    NIBBLE_RETURN_IF_ERROR(CheckFinite(source.lm_head, "lm_head.weight"));
     NIBBLE_ASSIGN_OR_RETURN(runner, BlockRunner::Create(backend, config, static_cast<int32_t>(calibration->blocks.size()),
                                                         static_cast<int32_t>(calibration->blocks.front().size())));
     NIBBLE_ASSIGN_OR_RETURN(hidden, runner->Embed(source.embedding, calibration->blocks));
@@ -255,7 +249,7 @@ absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& 
                               UploadLayer(backend, source.layers[static_cast<size_t>(l)], absl::StrCat("layer ", l)));
       NIBBLE_ASSIGN_OR_RETURN(BlockCapture capture, runner->Run(weights, hidden));
       // b, c. Scale search and folding, clipping.
-      NIBBLE_RETURN_IF_ERROR(BlockAwq(backend, *runner, config, options, l).Run(layer, weights, capture, report));
+      NIBBLE_RETURN_IF_ERROR(BlockAwq(backend, *runner, options, l).Run(layer, weights, capture, report));
       // The block's output error once quantized, on the same inputs.
       QuantizeOptions fake = options;
       fake.pack = false;

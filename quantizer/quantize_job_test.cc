@@ -93,6 +93,7 @@ TEST_F(QuantizeJobTest, AwqBeatsRtnAndMatchesTheReferenceAtW4G32) {
   ASSERT_TRUE(manifest.ok()) << manifest.status();
   EXPECT_EQ(manifest->json["quantization"]["method"], "awq");
   EXPECT_EQ(manifest->json["quantization"]["group_size"], 32);
+  EXPECT_EQ(manifest->json["quantization"]["scale_search"], "both");
   EXPECT_DOUBLE_EQ(manifest->json["quality"]["perplexity_quantized"].get<double>(), *awq->quantized_perplexity);
   EXPECT_EQ(manifest->json["calibration"]["blocks"], 27);
   EXPECT_EQ(manifest->json["layers"].size(), 5u);
@@ -138,6 +139,25 @@ TEST_F(QuantizeJobTest, NonFiniteWeightsAreRefusedNamingTheTensor) {
     EXPECT_TRUE(absl::IsInvalidArgument(result.status())) << result.status();
     EXPECT_THAT(std::string(result.status().message()), HasSubstr("model.layers.2.mlp.up_proj.weight"));
   }
+  ExpectNothingPublished();
+}
+
+TEST_F(QuantizeJobTest, NonFiniteEmbeddingIsRefusedNamingTheTensor) {
+  auto host = LoadHostModel(source_);
+  ASSERT_TRUE(host.ok());
+  std::vector<float> embedding = host->embedding.ToFloats();
+  embedding[5] = std::numeric_limits<float>::infinity();
+  host->embedding = HostTensor::FromFloats(embedding, host->embedding.shape);
+  const fs::path poisoned = temp_.path() / "poisoned-embedding";
+  ModelWriteOptions options;
+  options.float_dtype = DType::kF32;
+  ASSERT_TRUE(WriteHostModel(poisoned, *host, options).ok());
+  fs::copy_file(source_ / "tokenizer.model", poisoned / "tokenizer.model");
+  QuantizeJobSpec spec = Spec(QuantMethod::kAwq, 32);
+  spec.model_dir = poisoned;
+  auto result = Run(spec);
+  EXPECT_TRUE(absl::IsInvalidArgument(result.status())) << result.status();
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("model.embed_tokens.weight"));
   ExpectNothingPublished();
 }
 

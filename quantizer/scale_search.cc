@@ -13,6 +13,18 @@ absl::string_view ScaleFormulaName(ScaleFormula formula) {
   return formula == ScaleFormula::kActivation ? "act" : "duo";
 }
 
+absl::string_view ScaleSearchModeName(ScaleSearchMode mode) {
+  switch (mode) {
+    case ScaleSearchMode::kActivation:
+      return "act";
+    case ScaleSearchMode::kDuo:
+      return "duo";
+    case ScaleSearchMode::kBoth:
+      return "both";
+  }
+  return "both";
+}
+
 absl::StatusOr<ScaleSearchMode> ParseScaleSearchMode(absl::string_view name) {
   if (name == "act") return ScaleSearchMode::kActivation;
   if (name == "duo") return ScaleSearchMode::kDuo;

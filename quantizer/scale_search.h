@@ -22,7 +22,8 @@ enum class ScaleFormula {
 };
 enum class ScaleSearchMode { kActivation, kDuo, kBoth };
 absl::string_view ScaleFormulaName(ScaleFormula formula);  // "act", "duo"
-absl::StatusOr<ScaleSearchMode> ParseScaleSearchMode(absl::string_view name);  // "act", "duo", "both"
+absl::string_view ScaleSearchModeName(ScaleSearchMode mode);                    // "act", "duo", "both"
+absl::StatusOr<ScaleSearchMode> ParseScaleSearchMode(absl::string_view name);  // the inverse
 
 inline constexpr int kScaleGridSize = 20;  // alpha = i / 20, i = 0..19
 
