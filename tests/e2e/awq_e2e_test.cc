@@ -42,12 +42,7 @@ TEST(AwqArtifactTest, ServesTheQuantizedVersionAsOfflineGenerationDoes) {
   const auto tokenizer = LoadTokenizer(dir).value();
   auto model = Model::Create(*backend, host, ModelOptions{}).value();
   for (const char* prompt : {"Once upon a time", "The little dog"}) {
-    GenerationRequest offline;
-    offline.prompt = prompt;
-    offline.max_tokens = 60;
-    offline.sampling.temperature = 0.0f;
-    offline.stop_token_ids = {kBos};
-    const GenerationResult expected = Generate(*model, tokenizer.get(), offline).value();
+    const GenerationResult expected = Generate(*model, tokenizer.get(), OfflineGreedyRequest(prompt, 60)).value();
     const StreamResult result = RunStream(*server->stub, GreedyRequest(prompt, 60));
     ASSERT_TRUE(result.status.ok()) << result.status.error_message();
     EXPECT_EQ(result.tokens(), expected.tokens);

@@ -49,17 +49,7 @@ class BinaryTest : public ::testing::Test {
         v1::GenerateRequest request = GreedyRequest("Once upon a time", max_tokens);
         request.set_ignore_eos(true);
         request.clear_stop_token_ids();
-        grpc::ClientContext context;
-        auto reader = stub_->Generate(&context, request);
-        v1::GenerateResponse response;
-        bool first = true;
-        while (reader->Read(&response)) {
-          if (first) ++started_;
-          first = false;
-          if (response.has_chunk()) results_[i].chunks.push_back(response.chunk());
-          if (response.has_final()) results_[i].final = response.final();
-        }
-        results_[i].status = reader->Finish();
+        results_[i] = RunStream(*stub_, request, nullptr, &started_);
       });
     }
     ASSERT_TRUE(WaitFor([&] { return started_ == count; }));

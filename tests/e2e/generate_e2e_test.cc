@@ -74,12 +74,8 @@ TEST_F(GenerateTest, GreedyStreamIsOfflineGenerationWithWholeCharacters) {
   const HostModel host = LoadHostModel(dir).value();
   const auto tokenizer = LoadTokenizer(dir).value();
   auto model = Model::Create(*backend, host, ModelOptions{}).value();
-  GenerationRequest offline;
-  offline.prompt = kQuotePrompt;
-  offline.max_tokens = 120;
-  offline.sampling.temperature = 0.0f;
-  offline.stop_token_ids = {kBos};
-  const GenerationResult expected = Generate(*model, tokenizer.get(), offline).value();
+  const GenerationResult expected =
+      Generate(*model, tokenizer.get(), OfflineGreedyRequest(kQuotePrompt, 120)).value();
 
   const StreamResult result = RunStream(*server_->stub, GreedyRequest(kQuotePrompt, 120));
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();

@@ -95,17 +95,7 @@ TEST_F(ReloadTest, NewVersionLoadsBeforeTheOldUnloadsAndCorruptOneIsRefused) {
       v1::GenerateRequest request = GreedyRequest("Once upon a time", 480);
       request.set_ignore_eos(true);
       request.clear_stop_token_ids();
-      grpc::ClientContext context;
-      auto reader = server_.stub->Generate(&context, request);
-      v1::GenerateResponse response;
-      bool first = true;
-      while (reader->Read(&response)) {
-        if (first) ++started;
-        first = false;
-        if (response.has_chunk()) results[i].chunks.push_back(response.chunk());
-        if (response.has_final()) results[i].final = response.final();
-      }
-      results[i].status = reader->Finish();
+      results[i] = RunStream(*server_.stub, request, nullptr, &started);
     });
   }
   ASSERT_TRUE(WaitFor([&] { return started == kStreams; }));

@@ -118,13 +118,26 @@ v1::GenerateRequest GreedyRequest(const std::string& prompt, uint32_t max_tokens
   return request;
 }
 
-StreamResult RunStream(v1::Inference::Stub& stub, const v1::GenerateRequest& request, grpc::ClientContext* context) {
+GenerationRequest OfflineGreedyRequest(const std::string& prompt, int32_t max_tokens) {
+  GenerationRequest request;
+  request.prompt = prompt;
+  request.max_tokens = max_tokens;
+  request.sampling.temperature = 0.0f;
+  request.stop_token_ids = {kBos};
+  return request;
+}
+
+StreamResult RunStream(v1::Inference::Stub& stub, const v1::GenerateRequest& request, grpc::ClientContext* context,
+                       std::atomic<int>* started) {
   grpc::ClientContext own;
   if (context == nullptr) context = &own;
   StreamResult result;
   std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader = stub.Generate(context, request);
   v1::GenerateResponse response;
+  bool first = true;
   while (reader->Read(&response)) {
+    if (first && started != nullptr) ++*started;
+    first = false;
     if (response.has_chunk()) result.chunks.push_back(response.chunk());
     if (response.has_final()) result.final = response.final();
   }

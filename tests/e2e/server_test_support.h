@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/generation_request.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "nibble/v1/inference.grpc.pb.h"
@@ -62,10 +64,13 @@ struct StreamResult {
 
 // A greedy request for `prompt` stopping at BOS, like `nibble generate`.
 v1::GenerateRequest GreedyRequest(const std::string& prompt, uint32_t max_tokens);
+// The same request for offline generation on the engine (the reference a stream must equal).
+GenerationRequest OfflineGreedyRequest(const std::string& prompt, int32_t max_tokens);
 
-// Runs one Generate call to the end. `context` may carry a deadline or metadata (default: a fresh one).
+// Runs one Generate call to the end. `context` may carry a deadline or metadata (default: a fresh one);
+// `started`, when given, is incremented when the first response arrives (to wait for streams in flight).
 StreamResult RunStream(v1::Inference::Stub& stub, const v1::GenerateRequest& request,
-                       grpc::ClientContext* context = nullptr);
+                       grpc::ClientContext* context = nullptr, std::atomic<int>* started = nullptr);
 
 // GET http://127.0.0.1:<port><path>: the body (Internal on a socket error or a non-200 reply).
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
