@@ -1,6 +1,5 @@
 #include "engine/cuda/cuda_backend.h"
 
-#include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -10,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/attention_kernels.h"
+#include "engine/cuda/cublas_library.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/elementwise_kernels.h"
 #include "engine/cuda/norm_kernels.h"
@@ -22,12 +22,6 @@ namespace nibble {
 namespace {
 
 using cuda::CudaStatus;
-
-absl::Status CublasStatus(cublasStatus_t status, absl::string_view what) {
-  if (status == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat(what, ": cuBLAS error ", cublasGetStatusName(status), ": ",
-                                          cublasGetStatusString(status)));
-}
 
 absl::Status CheckTensor(absl::string_view op, absl::string_view name, const Tensor& tensor, DType dtype,
                          int64_t rows, int64_t cols) {
@@ -137,17 +131,20 @@ class CudaBackend : public Backend {
     backend->sm_count_ = properties.multiProcessorCount;
     backend->device_name_ = properties.name;
     NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaStreamCreateWithFlags(&backend->stream_, cudaStreamNonBlocking), "stream"));
-    NIBBLE_RETURN_IF_ERROR(CublasStatus(cublasCreate(&backend->cublas_), "cublasCreate"));
-    NIBBLE_RETURN_IF_ERROR(CublasStatus(cublasSetStream(backend->cublas_, backend->stream_), "cublasSetStream"));
+    NIBBLE_ASSIGN_OR_RETURN(backend->cublas_library_, cuda::CublasLibrary::Open());
+    const cuda::CublasLibrary& cublas = *backend->cublas_library_;
+    NIBBLE_RETURN_IF_ERROR(cublas.Check(cublas.create(&backend->cublas_), "cublasCreate"));
+    NIBBLE_RETURN_IF_ERROR(cublas.Check(cublas.set_stream(backend->cublas_, backend->stream_), "cublasSetStream"));
     // A fixed cuBLAS workspace keeps its calls capturable in CUDA graphs.
     NIBBLE_ASSIGN_OR_RETURN(backend->cublas_workspace_, backend->Allocate(kCublasWorkspaceBytes));
-    NIBBLE_RETURN_IF_ERROR(CublasStatus(
-        cublasSetWorkspace(backend->cublas_, backend->cublas_workspace_.data(), kCublasWorkspaceBytes), "workspace"));
+    NIBBLE_RETURN_IF_ERROR(cublas.Check(
+        cublas.set_workspace(backend->cublas_, backend->cublas_workspace_.data(), kCublasWorkspaceBytes),
+        "cublasSetWorkspace"));
     return std::unique_ptr<Backend>(std::move(backend));
   }
 
   ~CudaBackend() override {
-    if (cublas_ != nullptr) cublasDestroy(cublas_);
+    if (cublas_ != nullptr) cublas_library_->destroy(cublas_);
     if (stream_ != nullptr) {
       cudaStreamSynchronize(stream_);
       cudaStreamDestroy(stream_);
@@ -436,11 +433,11 @@ class CudaBackend : public Backend {
     const int n = static_cast<int>(y.cols());
     const float alpha = 1.0f;
     const float beta = 0.0f;
-    return CublasStatus(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, weight, CUDA_R_16F, k,
-                                     x.data, CUDA_R_16F, k, &beta, y.data,
-                                     y.dtype == DType::kF32 ? CUDA_R_32F : CUDA_R_16F, n, CUBLAS_COMPUTE_32F,
-                                     CUBLAS_GEMM_DEFAULT),
-                        "cublasGemmEx");
+    return cublas_library_->Check(
+        cublas_library_->gemm_ex(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, weight, CUDA_R_16F, k, x.data,
+                                 CUDA_R_16F, k, &beta, y.data, y.dtype == DType::kF32 ? CUDA_R_32F : CUDA_R_16F, n,
+                                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+        "cublasGemmEx");
   }
 
   absl::Status AddBias(const float* bias, const Tensor& y) {
@@ -452,6 +449,7 @@ class CudaBackend : public Backend {
   int sm_count_ = 0;
   std::string device_name_;
   cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::CublasLibrary> cublas_library_;  // outlives cublas_ (destroyed after it, in ~CudaBackend)
   cublasHandle_t cublas_ = nullptr;
   bool capturing_ = false;
   Buffer cublas_workspace_;

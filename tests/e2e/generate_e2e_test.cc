@@ -44,7 +44,9 @@ class GenerateTest : public ::testing::Test {
     store_ = nullptr;
   }
   void SetUp() override {
-    if (server_ == nullptr) GTEST_SKIP() << "stories260K not found in ../shared (set NIBBLE_SHARED)";
+    if (!StoriesDir()) GTEST_SKIP() << "stories260K not found in ../shared (set NIBBLE_SHARED)";
+    // A suite whose server did not start fails each test (SetUpTestSuite printed why), never skips it.
+    ASSERT_NE(server_, nullptr) << "the suite's server did not start";
   }
 
   static std::string Metrics() {

@@ -81,7 +81,7 @@ class ReloadTest : public ::testing::Test {
 };
 
 TEST_F(ReloadTest, NewVersionLoadsBeforeTheOldUnloadsAndCorruptOneIsRefused) {
-  Start();
+  ASSERT_NO_FATAL_FAILURE(Start());
   EXPECT_EQ(Info().serving_version(), 1u);
   EXPECT_EQ(HealthStatus(*server_.channel, kModel).value_or(-1), kServing);
 
@@ -145,7 +145,7 @@ TEST_F(ReloadTest, NewVersionLoadsBeforeTheOldUnloadsAndCorruptOneIsRefused) {
 
 TEST_F(ReloadTest, ModelWhoseOnlyVersionIsCorruptIsFailedAndNotServing) {
   PublishCorrupt(1, "broken");
-  Start();
+  ASSERT_NO_FATAL_FAILURE(Start());
   grpc::ClientContext context;
   v1::ListModelsResponse response;
   ASSERT_TRUE(server_.stub->ListModels(&context, v1::ListModelsRequest(), &response).ok());
@@ -164,7 +164,7 @@ TEST_F(ReloadTest, ModelWhoseOnlyVersionIsCorruptIsFailedAndNotServing) {
 
 TEST_F(ReloadTest, PinsLoadModelAndUnloadModel) {
   ASSERT_EQ(PublishStories(store_.path()).value_or(0), 2u);
-  Start();
+  ASSERT_NO_FATAL_FAILURE(Start());
   EXPECT_EQ(ServedBy(), 2u);
 
   // Pin version 1: it serves even when a newer version appears.
