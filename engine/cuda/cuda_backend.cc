@@ -418,7 +418,12 @@ class CudaBackend : public Backend {
 
   absl::StatusOr<Buffer> UploadBytes(const void* data, size_t bytes) {
     NIBBLE_ASSIGN_OR_RETURN(Buffer buffer, Allocate(bytes));
-    NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaMemcpy(buffer.data(), data, bytes, cudaMemcpyHostToDevice), "weight upload"));
+    // On stream_, then waited for: a plain cudaMemcpy runs on the legacy default stream, which the
+    // non-blocking stream_ does not wait for, and from pageable memory it may return before its DMA has landed
+    // (a kernel queued right after could see the old contents, or have its output overwritten).
+    NIBBLE_RETURN_IF_ERROR(
+        CudaStatus(cudaMemcpyAsync(buffer.data(), data, bytes, cudaMemcpyHostToDevice, stream_), "upload to GPU"));
+    NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream_), "upload to GPU"));
     return buffer;
   }
   absl::StatusOr<Buffer> UploadFloats(const std::vector<float>& values) {

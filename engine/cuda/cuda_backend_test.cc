@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -190,7 +191,13 @@ class W4LinearParityTest : public CudaParityTest {
       DeviceTensor g_x = Upload(*cuda_, x, {m, in});
       DeviceTensor g_y = Poisoned(*cuda_, {m, out});
       ASSERT_TRUE(cuda_->Linear(**weights, g_x.tensor, g_y.tensor).ok());
-      EXPECT_LT(RelativeError(Download(*cuda_, g_y.tensor), Reference(w, in, out, x, m, bias)), 1e-2)
+      const std::vector<float> got = Download(*cuda_, g_y.tensor);
+      const auto bad = std::find_if(got.begin(), got.end(), [](float v) { return !std::isfinite(v); });
+      EXPECT_EQ(bad, got.end()) << in << "->" << out << " g" << group << " M=" << m << ": "
+                                << std::count_if(got.begin(), got.end(), [](float v) { return !std::isfinite(v); })
+                                << " outputs not finite, the first at token " << (bad - got.begin()) / out
+                                << ", output " << (bad - got.begin()) % out;
+      EXPECT_LT(RelativeError(got, Reference(w, in, out, x, m, bias)), 1e-2)
           << in << "->" << out << " g" << group << " M=" << m;
     }
   }
