@@ -1,6 +1,7 @@
 #include "engine/cuda/w4a16_kernels.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/cuda_status.h"
@@ -23,37 +24,31 @@ __device__ __forceinline__ uint32_t AndOr(uint32_t a, uint32_t mask, uint32_t bi
 __device__ __forceinline__ half2 AsHalf2(uint32_t bits) { return *reinterpret_cast<half2*>(&bits); }
 __device__ __forceinline__ uint32_t AsU32(half2 value) { return *reinterpret_cast<uint32_t*>(&value); }
 
-// Zero point and scale of one group for a lane's two rows (g and g + 8 of its tile), prepared for
-// DequantStep: zero_lo = 1024 + z(g) (subtracted from 1024 + q), zero_hi = -(64 + z(g + 8)) (added to
-// (1024 + 16 q) / 16 = 64 + q). Both subtractions are exact in fp16 (integers below 2048).
-struct GroupParams {
-  half2 zero_lo;
-  half2 zero_hi;
-  half2 scale_lo;
-  half2 scale_hi;
+// Zero points of one group for a lane's two rows (g and g + 8 of its tile), prepared for DequantCodes:
+// lo = 1024 + z(g) (subtracted from 1024 + q), hi = -(64 + z(g + 8)) (added to (1024 + 16 q) / 16 = 64 + q).
+// Both subtractions are exact in fp16 (integers below 2048), so the fragment holds q - z exactly.
+struct GroupZeros {
+  half2 lo;
+  half2 hi;
 };
 
-// The group parameters of a lane's two rows from a (tile, group) record: 16 fp16 scales and 2 zero words.
-__device__ __forceinline__ GroupParams MakeGroupParams(const half* scales, uint2 zeros, int g) {
+// The zero points of a lane's two rows from a (tile, group) record's 2 zero words.
+__device__ __forceinline__ GroupZeros MakeGroupZeros(uint2 zeros, int g) {
   const half zero_lo = __ushort_as_half(static_cast<unsigned short>(0x6400u | ((zeros.x >> (4 * g)) & 0xFu)));
   const half zero_hi = __ushort_as_half(static_cast<unsigned short>(0x6400u | ((zeros.y >> (4 * g)) & 0xFu)));
-  GroupParams p;
-  p.zero_lo = __half2half2(zero_lo);
-  p.zero_hi = __half2half2(__hsub(__float2half(960.0f), zero_hi));  // 960 - (1024 + z) = -(64 + z)
-  p.scale_lo = __half2half2(scales[g]);
-  p.scale_hi = __half2half2(scales[g + 8]);
-  return p;
+  return {__half2half2(zero_lo), __half2half2(__hsub(__float2half(960.0f), zero_hi))};  // 960 - (1024 + z)
 }
 
-// One word of the tiled layout -> the four A-fragment registers of an m16n8k16 MMA, dequantized:
-// a[0] rows g, a[1] rows g + 8, a[2] rows g (k + 8), a[3] rows g + 8 (k + 8). See w4a16_layout.h.
-__device__ __forceinline__ void DequantStep(uint32_t q, const GroupParams& p, uint32_t a[4]) {
+// One word of the tiled layout -> the four A-fragment registers of an m16n8k16 MMA holding q - z (exact small
+// integers; the scale is applied to the MMA's fp32 result, once per group): a[0] rows g, a[1] rows g + 8,
+// a[2] rows g (positions 2, 3), a[3] rows g + 8 (positions 2, 3). See w4a16_layout.h.
+__device__ __forceinline__ void DequantCodes(uint32_t q, const GroupZeros& z, uint32_t a[4]) {
   const half2 sixteenth = __float2half2_rn(0.0625f);
-  a[0] = AsU32(__hmul2(__hsub2(AsHalf2(AndOr(q, 0x000F000Fu, kMagic1024)), p.zero_lo), p.scale_lo));
-  a[1] = AsU32(__hmul2(__hfma2(AsHalf2(AndOr(q, 0x00F000F0u, kMagic1024)), sixteenth, p.zero_hi), p.scale_hi));
+  a[0] = AsU32(__hsub2(AsHalf2(AndOr(q, 0x000F000Fu, kMagic1024)), z.lo));
+  a[1] = AsU32(__hfma2(AsHalf2(AndOr(q, 0x00F000F0u, kMagic1024)), sixteenth, z.hi));
   q >>= 8;
-  a[2] = AsU32(__hmul2(__hsub2(AsHalf2(AndOr(q, 0x000F000Fu, kMagic1024)), p.zero_lo), p.scale_lo));
-  a[3] = AsU32(__hmul2(__hfma2(AsHalf2(AndOr(q, 0x00F000F0u, kMagic1024)), sixteenth, p.zero_hi), p.scale_hi));
+  a[2] = AsU32(__hsub2(AsHalf2(AndOr(q, 0x000F000Fu, kMagic1024)), z.lo));
+  a[3] = AsU32(__hfma2(AsHalf2(AndOr(q, 0x00F000F0u, kMagic1024)), sixteenth, z.hi));
 }
 
 // D = A B + D with A 16x16 fp16 (row), B 16x8 fp16 (col), D 16x8 fp32. A pure function of its registers,
@@ -84,7 +79,7 @@ struct MmaArgs {
 
 constexpr int kWarpsPerBlock = 4;
 constexpr int kStageTiles = 2;  // k-tiles per pipeline stage: 128 inputs, one group of 128
-constexpr int kStages = 4;      // stages per warp: three in flight while one is used
+constexpr int kStages = 4;      // stages per warp: three in flight while one is used (6 measured no faster)
 
 // Asynchronous global -> shared copies (cp.async, sm_80+): the copy engine fills shared memory while the warp
 // computes, so the warp's prefetch buffer costs no registers. .cg bypasses L1 (weights are read once).
@@ -114,14 +109,16 @@ struct Stage {
 // Every warp is an independent unit of work: kNTiles consecutive tiles of 16 output rows over a contiguous
 // range of k-tiles (warp index = split * groups_of_tiles + group of tiles, so the warps of a block share a K
 // range and its activations in L1). The warp streams its tiles through a kStages-deep ring of stages in
-// shared memory filled by cp.async, keeping kStages - 1 stages (3 KB per tile) in flight; per k16 step it
-// loads the activations' B fragments for kTokenBlocks blocks of 8 rows of x, dequantizes its A fragments and
-// issues the MMAs. With the weights as A, the MMA's 8-wide N dimension holds up to 8 tokens, so M = 1..8
+// shared memory filled by cp.async, keeping kStages - 1 stages (1 KB per tile each) in flight. Per stage each lane
+// loads its activations with 16-byte loads (4 per block of 8 tokens: the B fragments of all 8 k16 steps, in
+// w4a16_layout.h's TileInput order); per k16 step it turns its A fragments into q - z and issues the MMAs;
+// per group it multiplies the group's fp32 sums by the rows' scales. With the weights as A, the MMA's 8-wide N dimension holds up to 8 tokens, so M = 1..8
 // reads no more weight bytes than M = 1. With one split the warp writes y; otherwise it adds into the fp32
 // workspace and the last warp of its group of tiles writes y and re-zeroes what the group used.
 template <int kNTiles, int kTokenBlocks, int kGroupSize>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs args) {
   constexpr int kGroupsPerStage = kGroupSize >= kStageTiles * kTileInputs ? 1 : kStageTiles * kTileInputs / kGroupSize;
+  constexpr int kStepsPerGroup = kStageTiles * kTileInputs / 16 / kGroupsPerStage;  // k16 steps per group
   using StageT = Stage<kNTiles, kGroupsPerStage>;
   __shared__ StageT stages[kWarpsPerBlock][kStages];
 
@@ -186,37 +183,70 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs 
     __syncwarp();               // ... and every lane's (the group records are shared)
     const StageT& stage = ring[i % kStages];
     const int kt0 = kt_begin + i * kStageTiles;
+    // The activations of the stage: x16[st][p][tb] holds inputs 64 (kt0 + st) + 32 p + 8 t .. + 7 of token
+    // tb * 8 + g (w4a16_layout.h's TileInput: the B fragments of steps 2p and 2p + 1), zero past M.
+    uint4 x16[kStageTiles][2][kTokenBlocks];
 #pragma unroll
-    for (int st = 0; st < kStageTiles; ++st) {
-      if (kt0 + st >= kt_end) break;
+    for (int st = 0; st < kStageTiles; ++st)
 #pragma unroll
-      for (int s = 0; s < 4; ++s) {
-        const int k0 = (kt0 + st) * kTileInputs + 16 * s;
-        const int gi = (st * kTileInputs + 16 * s) / kGroupSize;  // the step's group within the stage
-        // B fragment of token tb * 8 + g: b[0] = x[token][k0 + 2t, +1], b[1] = x[token][k0 + 2t + 8, +9].
-        uint32_t b[kTokenBlocks][2];
+      for (int p = 0; p < 2; ++p)
 #pragma unroll
         for (int tb = 0; tb < kTokenBlocks; ++tb) {
           const int token = tb * 8 + g;
-          if (token < args.m) {
-            const half* row = args.x + static_cast<int64_t>(token) * args.k + k0 + 2 * t;
-            b[tb][0] = __ldg(reinterpret_cast<const unsigned int*>(row));
-            b[tb][1] = __ldg(reinterpret_cast<const unsigned int*>(row + 8));
-          } else {
-            b[tb][0] = 0u;
-            b[tb][1] = 0u;
+          x16[st][p][tb] = make_uint4(0u, 0u, 0u, 0u);
+          if (token < args.m && kt0 + st < kt_end) {
+            const half* inputs = args.x + static_cast<int64_t>(token) * args.k + (kt0 + st) * kTileInputs + 32 * p + 8 * t;
+            x16[st][p][tb] = __ldg(reinterpret_cast<const uint4*>(inputs));
           }
+        }
+    // Group by group: the MMAs sum (q - z) x over the group's steps in fp32, then the group's per-row scale
+    // multiplies that partial sum into the accumulator (one FMA per element per group, not a multiply per
+    // weight). Steps are whole k-tiles' worth of groups, so a group is either inside [kt_begin, kt_end) or not.
+#pragma unroll
+    for (int gi = 0; gi < kGroupsPerStage; ++gi) {
+      if (kt0 + (gi * kStepsPerGroup) / 4 >= kt_end) break;
+      float partial[kNTiles][kTokenBlocks][4];
+      GroupZeros zeros[kNTiles];
+#pragma unroll
+      for (int nt = 0; nt < kNTiles; ++nt) {
+        zeros[nt] = MakeGroupZeros(stage.zeros[nt][gi], g);
+#pragma unroll
+        for (int tb = 0; tb < kTokenBlocks; ++tb)
+#pragma unroll
+          for (int c = 0; c < 4; ++c) partial[nt][tb][c] = 0.0f;
+      }
+#pragma unroll
+      for (int j = 0; j < kStepsPerGroup; ++j) {
+        const int step = gi * kStepsPerGroup + j;  // k16 step within the stage
+        const int st = step / 4;
+        const int s = step % 4;
+        // B fragment of token tb * 8 + g: positions 0, 1 in b[0], 2, 3 in b[1] (inputs TileInput(s, t, 0..3)).
+        uint32_t b[kTokenBlocks][2];
+#pragma unroll
+        for (int tb = 0; tb < kTokenBlocks; ++tb) {
+          const uint4& v = x16[st][s / 2][tb];
+          b[tb][0] = s % 2 == 0 ? v.x : v.z;
+          b[tb][1] = s % 2 == 0 ? v.y : v.w;
         }
 #pragma unroll
         for (int nt = 0; nt < kNTiles; ++nt) {
           const uint4 w = stage.words[nt][st][lane];
           const uint32_t word = s == 0 ? w.x : s == 1 ? w.y : s == 2 ? w.z : w.w;
-          const GroupParams params = MakeGroupParams(stage.scales[nt][gi], stage.zeros[nt][gi], g);
           uint32_t a[4];
-          DequantStep(word, params, a);
+          DequantCodes(word, zeros[nt], a);
 #pragma unroll
-          for (int tb = 0; tb < kTokenBlocks; ++tb) Mma(acc[nt][tb], a, b[tb]);
+          for (int tb = 0; tb < kTokenBlocks; ++tb) Mma(partial[nt][tb], a, b[tb]);
         }
+      }
+      // Accumulator element c is row g (c < 2) or g + 8 (c >= 2) of its tile.
+#pragma unroll
+      for (int nt = 0; nt < kNTiles; ++nt) {
+        const float scale_lo = __half2float(stage.scales[nt][gi][g]);
+        const float scale_hi = __half2float(stage.scales[nt][gi][g + 8]);
+#pragma unroll
+        for (int tb = 0; tb < kTokenBlocks; ++tb)
+#pragma unroll
+          for (int c = 0; c < 4; ++c) acc[nt][tb][c] = fmaf(c < 2 ? scale_lo : scale_hi, partial[nt][tb][c], acc[nt][tb][c]);
       }
     }
     __syncwarp();  // every lane is done with this slot before a later issue() refills it
@@ -280,8 +310,10 @@ __global__ void w4a16_generic_kernel(W4DeviceWeights w, const half* x, int m, co
   if (lane == 0) y[token * w.n + col] = __float2half(sum + (bias != nullptr ? bias[col] : 0.0f));
 }
 
-// Tiled layout -> fp16 [N, K], one warp per tile, through the same DequantStep as the MMA kernel (so the
-// prefill and decode paths see identical weights).
+// Tiled layout -> fp16 [N, K], one warp per tile: the same DequantCodes as the MMA kernel, then the scale
+// (the MMA kernel applies it to fp32 sums instead; both read the same codes, zeros and scales). By TileInput,
+// lane t's steps 0, 1 hold inputs 8t .. 8t + 7 of the tile and steps 2, 3 inputs 32 + 8t .. + 7, so each of
+// its two rows is written as two 16-byte runs (4 lanes: 64 contiguous bytes per row and store).
 __global__ void w4a16_dequantize_tiled_kernel(W4DeviceWeights w, half* out) {
   const int64_t tile = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
@@ -296,16 +328,23 @@ __global__ void w4a16_dequantize_tiled_kernel(W4DeviceWeights w, half* out) {
   const int64_t row = nt * kTileRows + g;
   const int64_t groups = w.k / w.group_size;
   const auto* zeros = reinterpret_cast<const uint2*>(w.zeros);
-  for (int s = 0; s < 4; ++s) {
-    const int64_t k0 = kt * kTileInputs + 16 * s + 2 * t;
-    const int64_t record = nt * groups + k0 / w.group_size;
-    const GroupParams p = MakeGroupParams(w.scales + record * kTileRows, zeros[record], g);
-    uint32_t a[4];
-    DequantStep(words[s], p, a);
-    *reinterpret_cast<uint32_t*>(out + row * w.k + k0) = a[0];
-    *reinterpret_cast<uint32_t*>(out + (row + 8) * w.k + k0) = a[1];
-    *reinterpret_cast<uint32_t*>(out + row * w.k + k0 + 8) = a[2];
-    *reinterpret_cast<uint32_t*>(out + (row + 8) * w.k + k0 + 8) = a[3];
+  for (int p = 0; p < 2; ++p) {
+    const int64_t k0 = kt * kTileInputs + TileInput(2 * p, t, 0);  // steps 2p, 2p + 1: inputs k0 .. k0 + 7
+    const int64_t record = nt * groups + k0 / w.group_size;      // one group: TileInput keeps 32 inputs together
+    const half2 scale_lo = __half2half2(w.scales[record * kTileRows + g]);
+    const half2 scale_hi = __half2half2(w.scales[record * kTileRows + g + 8]);
+    const GroupZeros z = MakeGroupZeros(zeros[record], g);
+    uint32_t first[4], second[4];
+    DequantCodes(words[2 * p], z, first);
+    DequantCodes(words[2 * p + 1], z, second);
+    auto scaled = [](uint32_t codes, half2 scale) { return AsU32(__hmul2(AsHalf2(codes), scale)); };
+    // Row g: positions 0, 1 (a[0]) and 2, 3 (a[2]) of each step; row g + 8: a[1] and a[3].
+    *reinterpret_cast<uint4*>(out + row * w.k + k0) =
+        make_uint4(scaled(first[0], scale_lo), scaled(first[2], scale_lo), scaled(second[0], scale_lo),
+                   scaled(second[2], scale_lo));
+    *reinterpret_cast<uint4*>(out + (row + 8) * w.k + k0) =
+        make_uint4(scaled(first[1], scale_hi), scaled(first[3], scale_hi), scaled(second[1], scale_hi),
+                   scaled(second[3], scale_hi));
   }
 }
 
@@ -349,7 +388,7 @@ W4MmaPlan PlanW4Mma(int64_t m, int64_t n, int64_t k, int sm_count) {
   plan.n_tiles_per_block = m > 8 && (n / kTileRows) % 2 == 0 ? 2 : 1;
   const int64_t groups_of_tiles = n / kTileRows / plan.n_tiles_per_block;
   const int64_t k_tiles = k / kTileInputs;
-  // Split K until there are about 32 warps per multiprocessor (each keeping three 1 KB stages in flight),
+  // Split K until there are about 32 warps per multiprocessor (each keeping several 1 KB stages in flight),
   // giving every warp at least 8 k-tiles (4 stages) and an even number of them (stages are 2 k-tiles).
   const int64_t target_warps = int64_t{32} * sm_count;
   int64_t splits = std::max<int64_t>(1, (target_warps + groups_of_tiles - 1) / groups_of_tiles);
@@ -363,6 +402,9 @@ absl::Status LaunchW4Mma(const W4DeviceWeights& w, const half* x, int64_t m, con
                          const W4MmaPlan& plan, float* workspace, int* counters, cudaStream_t stream) {
   if (!w.tiled || m < 1 || m > 32) {
     return absl::InvalidArgumentError(absl::StrCat("w4a16_mma_kernel: needs the tiled layout and 1..32 tokens, got ", m));
+  }
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0) {
+    return absl::InvalidArgumentError("w4a16_mma_kernel: activations must be 16-byte aligned (read 8 halves at a time)");
   }
   const int token_blocks = static_cast<int>((m + 7) / 8);
   const MmaInstance* instance = nullptr;

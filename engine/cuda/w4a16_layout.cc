@@ -59,14 +59,13 @@ absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, i
         uint32_t* tile = w.codes.data() + (nt * k_tiles + kt) * 128;
         for (int lane = 0; lane < 32; ++lane) {
           const int64_t row = nt * kTileRows + lane / 4;
-          const int col = 2 * (lane % 4);
           for (int s = 0; s < 4; ++s) {
-            const int64_t k0 = kt * kTileInputs + 16 * s + col;
-            // Slots 0..7 as documented in the header: (row, k0), (row+8, k0), (row, k0+8), (row+8, k0+8),
-            // then the same four at k0 + 1.
-            const uint32_t slots[8] = {code(row, k0),         code(row + 8, k0),     code(row, k0 + 8),
-                                       code(row + 8, k0 + 8), code(row, k0 + 1),     code(row + 8, k0 + 1),
-                                       code(row, k0 + 9),     code(row + 8, k0 + 9)};
+            // i[e]: the input fragment position e stands for; slots 0..7 as documented in the header.
+            int64_t i[4];
+            for (int e = 0; e < 4; ++e) i[e] = kt * kTileInputs + TileInput(s, lane % 4, e);
+            const uint32_t slots[8] = {code(row, i[0]),     code(row + 8, i[0]), code(row, i[2]),
+                                       code(row + 8, i[2]), code(row, i[1]),     code(row + 8, i[1]),
+                                       code(row, i[3]),     code(row + 8, i[3])};
             uint32_t word = 0;
             for (int i = 0; i < 8; ++i) word |= slots[i] << (4 * i);
             tile[lane * 4 + s] = word;

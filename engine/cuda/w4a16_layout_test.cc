@@ -57,9 +57,11 @@ TEST_P(W4LayoutTest, LanesSeeExactlyTheAwqWeights) {
           for (int s = 0; s < 4; ++s) {
             const uint32_t word = w->codes[((nt * k_tiles + kt) * 32 + lane) * 4 + s];
             for (int reg = 0; reg < 8; ++reg) {
-              // PTX: a0,a1: (groupID, 2t + i); a2,a3: (groupID + 8, ..); a4,a5: (groupID, 2t + 8 + i); a6,a7: (+8, +8).
+              // PTX: a0,a1: (groupID, k = 2t + i); a2,a3: (groupID + 8, ..); a4,a5: (groupID, 2t + 8 + i);
+              // a6,a7: (+8, +8). MMA k position e = 0..3 (2t, 2t + 1, 2t + 8, 2t + 9) holds input TileInput(s, t, e).
               const int64_t row = nt * kTileRows + group_id + ((reg / 2) % 2 == 1 ? 8 : 0);
-              const int64_t col = kt * kTileInputs + 16 * s + 2 * thread_in_group + (reg % 2) + (reg >= 4 ? 8 : 0);
+              const int e = (reg % 2) + (reg >= 4 ? 2 : 0);
+              const int64_t col = kt * kTileInputs + TileInput(s, thread_in_group, e);
               const uint32_t code = (word >> (4 * slot_of_register[reg])) & 0xFu;
               got[row * shape.in + col] = Dequantized(*w, row, col, code);
             }
@@ -83,6 +85,31 @@ INSTANTIATE_TEST_SUITE_P(Shapes, W4LayoutTest,
                                            Shape3{64, 344, 32},    // stories260K gate/up, fused: generic (344 % 16)
                                            Shape3{172, 64, 32},    // stories260K down: shorter last group
                                            Shape3{64, 128, 64}));  // stories260K q/k/v fused with g 64
+
+// TileInput permutes each k-tile's 64 inputs; every step's 16 stay inside one aligned group of 32 (so the
+// kernel may apply each group's scale after the step's MMA), and lane t's inputs of steps 2p, 2p + 1 are the
+// 8 consecutive ones from 32p + 8t (one 16-byte activation load).
+TEST(W4LayoutTest, TileInputPermutesATileKeepingStepsInGroupsOf32) {
+  std::vector<int> seen(kTileInputs, 0);
+  for (int s = 0; s < 4; ++s) {
+    for (int t = 0; t < 4; ++t) {
+      for (int e = 0; e < 4; ++e) {
+        const int input = TileInput(s, t, e);
+        ASSERT_GE(input, 0);
+        ASSERT_LT(input, kTileInputs);
+        ++seen[input];
+        EXPECT_EQ(input / 32, s / 2) << "step " << s << " leaves its group of 32";
+      }
+    }
+  }
+  for (int input = 0; input < kTileInputs; ++input) EXPECT_EQ(seen[input], 1) << "input " << input;
+  // The 16-byte load: steps 2p then 2p + 1, positions 0..3 each, are 8 consecutive inputs from 32p + 8t.
+  for (int p = 0; p < 2; ++p) {
+    for (int t = 0; t < 4; ++t) {
+      for (int j = 0; j < 8; ++j) EXPECT_EQ(TileInput(2 * p + j / 4, t, j % 4), 32 * p + 8 * t + j);
+    }
+  }
+}
 
 TEST(W4LayoutErrorTest, MismatchedTensorsAreRefused) {
   const AwqWeight awq = testing::RandomAwq(128, 32, 32, 1);
