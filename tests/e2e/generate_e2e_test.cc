@@ -131,7 +131,9 @@ void ExpectComplete(const v1::GenerateRequest& request, const StreamResult& resu
     for (const v1::TokenLogprob& logprob : chunk.logprobs()) EXPECT_EQ(logprob.top_size(), request.logprobs());
   }
   EXPECT_EQ(logprobs, request.logprobs() > 0 ? tokens.size() : 0);
-  if (request.stop_size() > 0) EXPECT_EQ(result.text().find('.'), std::string::npos);
+  if (request.stop_size() > 0) {
+    EXPECT_EQ(result.text().find('.'), std::string::npos);
+  }
 }
 
 TEST_F(GenerateTest, SixtyFourConcurrentStreamsWithDifferentSamplingCompleteAndSeedsRepeat) {
