@@ -31,39 +31,58 @@ __device__ __forceinline__ int64_t CacheSlot(const AttentionArgs& a, int seq, in
   return static_cast<int64_t>(block) * a.block_size + position % a.block_size;
 }
 
-// One block per token: rotate its q and k heads (pairs i and i + Dh/2, angle position * inv_freq[i], in
-// fp32), then store k and v in the token's cache slot.
-__global__ void rope_store_kernel(AttentionArgs a) {
+// One warp per (token, head unit): units 0 .. H + K - 1 are the q and k heads, rotated in place (pairs j and
+// j + Dh/2, angle position * inv_freq[j], in fp32), a k head also stored in the token's cache slot; units
+// H + K .. H + 2K - 1 copy a v head into the slot. A lane's pairs are all loaded before any is stored (the
+// row is written in place, so interleaved loads and stores would serialize on memory latency).
+constexpr int kRopeWarpsPerBlock = 4;
+constexpr int kRopeMaxPairsPerLane = 4;  // head_dim <= 256: at most 128 pairs over 32 lanes
+
+__global__ void __launch_bounds__(32 * kRopeWarpsPerBlock) rope_store_kernel(AttentionArgs a) {
   const int token = blockIdx.x;
+  const int unit = blockIdx.y * kRopeWarpsPerBlock + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (unit >= a.num_heads + 2 * a.num_kv_heads) return;
   const int seq = SequenceOf(a, token);
   const int position = a.positions[token];
   const int half_dim = a.head_dim / 2;
   const int64_t width = static_cast<int64_t>(a.num_heads + 2 * a.num_kv_heads) * a.head_dim;
-  half* row = a.qkv + token * width;
-  const int64_t slot = CacheSlot(a, seq, position);
-  half* k_slot = a.k_cache + slot * a.num_kv_heads * a.head_dim;
-  half* v_slot = a.v_cache + slot * a.num_kv_heads * a.head_dim;
-  for (int i = threadIdx.x; i < (a.num_heads + a.num_kv_heads) * half_dim; i += blockDim.x) {
-    const int head = i / half_dim;
-    const int j = i % half_dim;
+  half* head = a.qkv + token * width + static_cast<int64_t>(unit) * a.head_dim;
+  if (unit >= a.num_heads + a.num_kv_heads) {  // a v head: copy it into the cache slot
+    const int64_t slot = CacheSlot(a, seq, position);
+    half* v = a.v_cache + (slot * a.num_kv_heads + (unit - a.num_heads - a.num_kv_heads)) * a.head_dim;
+    for (int i = lane; i < a.head_dim; i += 32) v[i] = head[i];
+    return;
+  }
+  float x0[kRopeMaxPairsPerLane];
+  float x1[kRopeMaxPairsPerLane];
+#pragma unroll
+  for (int p = 0; p < kRopeMaxPairsPerLane; ++p) {
+    const int j = lane + 32 * p;
+    if (j < half_dim) {
+      x0[p] = __half2float(head[j]);
+      x1[p] = __half2float(head[j + half_dim]);
+    }
+  }
+  half* k = unit >= a.num_heads
+                ? a.k_cache + (CacheSlot(a, seq, position) * a.num_kv_heads + (unit - a.num_heads)) * a.head_dim
+                : nullptr;
+#pragma unroll
+  for (int p = 0; p < kRopeMaxPairsPerLane; ++p) {
+    const int j = lane + 32 * p;
+    if (j >= half_dim) continue;
     float sin;
     float cos;
     sincosf(static_cast<float>(position) * a.inv_freq[j], &sin, &cos);
-    half* h = row + head * a.head_dim;
-    const float x0 = __half2float(h[j]);
-    const float x1 = __half2float(h[j + half_dim]);
-    const half r0 = __float2half(x0 * cos - x1 * sin);
-    const half r1 = __float2half(x0 * sin + x1 * cos);
-    h[j] = r0;
-    h[j + half_dim] = r1;
-    if (head >= a.num_heads) {
-      half* k = k_slot + (head - a.num_heads) * a.head_dim;
+    const half r0 = __float2half(x0[p] * cos - x1[p] * sin);
+    const half r1 = __float2half(x0[p] * sin + x1[p] * cos);
+    head[j] = r0;
+    head[j + half_dim] = r1;
+    if (k != nullptr) {
       k[j] = r0;
       k[j + half_dim] = r1;
     }
   }
-  const half* v = row + (a.num_heads + a.num_kv_heads) * a.head_dim;
-  for (int i = threadIdx.x; i < a.num_kv_heads * a.head_dim; i += blockDim.x) v_slot[i] = v[i];
 }
 
 constexpr int kDecodeThreads = 128;
@@ -515,7 +534,10 @@ size_t AttentionDecodeCounters(const AttentionArgs& args) {
 absl::Status LaunchRopeStore(const AttentionArgs& args, cudaStream_t stream) {
   NIBBLE_RETURN_IF_ERROR_CUDA(CheckArgs(args, "rope_store_kernel"));
   if (args.num_tokens == 0) return absl::OkStatus();
-  rope_store_kernel<<<args.num_tokens, 128, 0, stream>>>(args);
+  const int units = args.num_heads + 2 * args.num_kv_heads;
+  const dim3 grid(static_cast<unsigned>(args.num_tokens),
+                  static_cast<unsigned>((units + kRopeWarpsPerBlock - 1) / kRopeWarpsPerBlock));
+  rope_store_kernel<<<grid, 32 * kRopeWarpsPerBlock, 0, stream>>>(args);
   return LaunchStatus("rope_store_kernel");
 }
 

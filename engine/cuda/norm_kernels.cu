@@ -1,12 +1,15 @@
 #include "engine/cuda/norm_kernels.h"
 
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
 #include "engine/cuda/cuda_status.h"
 
 namespace nibble::cuda {
 namespace {
 
-// One block per row. 256 threads: a row of 4096 halves is 16 per thread, enough to hide latency, and a
-// block reduction over 8 warps is two shuffle rounds.
+// One block per row. 256 threads: a row of 4096 halves is two 16-byte chunks per thread, and a block
+// reduction over 8 warps is two shuffle rounds.
 constexpr int kNormThreads = 256;
 
 __device__ float BlockSum(float value) {
@@ -21,28 +24,67 @@ __device__ float BlockSum(float value) {
   return value;  // every thread holds the block's sum
 }
 
+// kVec halves read or written at once: 8 (one 16-byte access; rows of a dim divisible by 8) or 1.
+template <int kVec>
+struct alignas(2 * kVec) Halves {
+  half value[kVec];
+};
+
+// Chunks of kVec halves one thread keeps in registers between the two passes over its row: up to
+// kNormThreads * kVec * kMaxChunks elements per row (16384 with 16-byte chunks, 2048 with single halves).
+constexpr int kMaxChunks = 8;
+
 // residual (when delta != nullptr) += delta; out (when != nullptr) = RmsNorm(residual) * weight.
-// The row is read twice (sum of squares, then scale); at decode sizes it sits in L1/L2 between the reads.
+// Every load of the row is issued before any store (the chunks live in registers), so a thread pays one
+// memory latency per pass rather than one per element: with plain loops the compiler must assume the row
+// and delta pointers alias and serializes each load behind the previous store.
+template <int kVec>
 __global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(half* residual, const half* delta,
                                                                      const half* weight, float eps, int dim,
                                                                      half* out) {
-  half* row = residual + static_cast<int64_t>(blockIdx.x) * dim;
-  const half* delta_row = delta != nullptr ? delta + static_cast<int64_t>(blockIdx.x) * dim : nullptr;
-  float sum_squares = 0.0f;
-  for (int i = threadIdx.x; i < dim; i += kNormThreads) {
-    float value = __half2float(row[i]);
-    if (delta_row != nullptr) {
-      const half updated = __float2half(value + __half2float(delta_row[i]));
-      row[i] = updated;
-      value = __half2float(updated);
+  using Chunk = Halves<kVec>;
+  const int chunks = dim / kVec;
+  auto* row = reinterpret_cast<Chunk*>(residual + static_cast<int64_t>(blockIdx.x) * dim);
+  const auto* delta_row =
+      delta != nullptr ? reinterpret_cast<const Chunk*>(delta + static_cast<int64_t>(blockIdx.x) * dim) : nullptr;
+  Chunk values[kMaxChunks];
+  Chunk deltas[kMaxChunks];
+#pragma unroll
+  for (int c = 0; c < kMaxChunks; ++c) {
+    const int index = threadIdx.x + c * kNormThreads;
+    if (index < chunks) {
+      values[c] = row[index];
+      if (delta_row != nullptr) deltas[c] = delta_row[index];
     }
-    sum_squares += value * value;
+  }
+  float sum_squares = 0.0f;
+#pragma unroll
+  for (int c = 0; c < kMaxChunks; ++c) {
+    const int index = threadIdx.x + c * kNormThreads;
+    if (index >= chunks) continue;
+#pragma unroll
+    for (int v = 0; v < kVec; ++v) {
+      if (delta_row != nullptr) values[c].value[v] = __float2half(__half2float(values[c].value[v]) + __half2float(deltas[c].value[v]));
+      const float value = __half2float(values[c].value[v]);
+      sum_squares += value * value;
+    }
+    if (delta_row != nullptr) row[index] = values[c];
   }
   if (out == nullptr) return;
   const float inv_rms = rsqrtf(BlockSum(sum_squares) / static_cast<float>(dim) + eps);
-  half* out_row = out + static_cast<int64_t>(blockIdx.x) * dim;
-  for (int i = threadIdx.x; i < dim; i += kNormThreads) {
-    out_row[i] = __float2half(__half2float(weight[i]) * (__half2float(row[i]) * inv_rms));
+  auto* out_row = reinterpret_cast<Chunk*>(out + static_cast<int64_t>(blockIdx.x) * dim);
+  const auto* weights = reinterpret_cast<const Chunk*>(weight);
+#pragma unroll
+  for (int c = 0; c < kMaxChunks; ++c) {
+    const int index = threadIdx.x + c * kNormThreads;
+    if (index >= chunks) continue;
+    const Chunk w = weights[index];
+    Chunk result;
+#pragma unroll
+    for (int v = 0; v < kVec; ++v) {
+      result.value[v] = __float2half(__half2float(w.value[v]) * (__half2float(values[c].value[v]) * inv_rms));
+    }
+    out_row[index] = result;
   }
 }
 
@@ -57,8 +99,18 @@ absl::Status LaunchRmsNorm(const half* x, const half* weight, float eps, int64_t
 absl::Status LaunchAddRmsNorm(half* residual, const half* delta, const half* weight, float eps, int64_t rows,
                               int64_t dim, half* out, cudaStream_t stream) {
   if (rows == 0) return absl::OkStatus();
-  add_rms_norm_kernel<<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(residual, delta, weight, eps,
-                                                                                static_cast<int>(dim), out);
+  // 16-byte chunks need 16-byte aligned rows: a dim divisible by 8 and aligned base pointers.
+  const bool aligned = dim % 8 == 0 && (reinterpret_cast<uintptr_t>(residual) | reinterpret_cast<uintptr_t>(delta) |
+                                        reinterpret_cast<uintptr_t>(weight) | reinterpret_cast<uintptr_t>(out)) %
+                                               16 == 0;
+  const int64_t max_dim = int64_t{kNormThreads} * kMaxChunks * (aligned ? 8 : 1);
+  if (dim > max_dim) {
+    return absl::InvalidArgumentError(absl::StrCat("add_rms_norm_kernel: dim ", dim, " exceeds the ", max_dim,
+                                                   " a block holds in registers", aligned ? "" : " (unaligned rows)"));
+  }
+  const auto kernel = aligned ? add_rms_norm_kernel<8> : add_rms_norm_kernel<1>;
+  kernel<<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(residual, delta, weight, eps,
+                                                                   static_cast<int>(dim), out);
   return LaunchStatus("add_rms_norm_kernel");
 }
 

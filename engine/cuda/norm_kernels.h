@@ -18,6 +18,8 @@ absl::Status LaunchRmsNorm(const half* x, const half* weight, float eps, int64_t
                            cudaStream_t stream);
 
 // residual += delta (rounded to fp16), then, when out != nullptr, out = RmsNorm(residual) * weight.
+// Both launchers take dim up to 16384 when dim % 8 == 0 and the pointers are 16-byte aligned (else up to 2048);
+// a larger dim is InvalidArgument.
 absl::Status LaunchAddRmsNorm(half* residual, const half* delta, const half* weight, float eps, int64_t rows,
                               int64_t dim, half* out, cudaStream_t stream);
 
