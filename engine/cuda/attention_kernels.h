@@ -22,7 +22,7 @@
 
 namespace nibble::cuda {
 
-inline constexpr int kDecodePartition = 128;  // key positions per decode block
+inline constexpr int kDecodePartition = 64;  // key positions per decode block
 
 struct AttentionArgs {
   half* qkv = nullptr;              // [T, (H + 2K) * Dh]
