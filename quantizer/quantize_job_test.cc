@@ -59,6 +59,14 @@ class QuantizeJobTest : public ::testing::Test {
     });
   }
 
+  // Writes `host` (fp32) with the source's tokenizer into the model folder `dir`.
+  void WriteModelCopy(const HostModel& host, const fs::path& dir) {
+    ModelWriteOptions options;
+    options.float_dtype = DType::kF32;
+    ASSERT_TRUE(WriteHostModel(dir, host, options).ok());
+    fs::copy_file(source_ / "tokenizer.model", dir / "tokenizer.model");
+  }
+
   // The store must hold no version and no staging directory for the model.
   void ExpectNothingPublished() {
     const fs::path model_dir = temp_.path() / "store" / "stories260K";
@@ -128,10 +136,7 @@ TEST_F(QuantizeJobTest, NonFiniteWeightsAreRefusedNamingTheTensor) {
   weight[17] = std::numeric_limits<float>::quiet_NaN();
   host->layers[2].up.weight = HostTensor::FromFloats(weight, std::get<HostTensor>(host->layers[2].up.weight).shape);
   const fs::path poisoned = temp_.path() / "poisoned";
-  ModelWriteOptions options;
-  options.float_dtype = DType::kF32;
-  ASSERT_TRUE(WriteHostModel(poisoned, *host, options).ok());
-  fs::copy_file(source_ / "tokenizer.model", poisoned / "tokenizer.model");
+  ASSERT_NO_FATAL_FAILURE(WriteModelCopy(*host, poisoned));
   for (QuantMethod method : {QuantMethod::kAwq, QuantMethod::kRtn}) {
     QuantizeJobSpec spec = Spec(method, 32);
     spec.model_dir = poisoned;
@@ -149,10 +154,7 @@ TEST_F(QuantizeJobTest, NonFiniteEmbeddingIsRefusedNamingTheTensor) {
   embedding[5] = std::numeric_limits<float>::infinity();
   host->embedding = HostTensor::FromFloats(embedding, host->embedding.shape);
   const fs::path poisoned = temp_.path() / "poisoned-embedding";
-  ModelWriteOptions options;
-  options.float_dtype = DType::kF32;
-  ASSERT_TRUE(WriteHostModel(poisoned, *host, options).ok());
-  fs::copy_file(source_ / "tokenizer.model", poisoned / "tokenizer.model");
+  ASSERT_NO_FATAL_FAILURE(WriteModelCopy(*host, poisoned));
   QuantizeJobSpec spec = Spec(QuantMethod::kAwq, 32);
   spec.model_dir = poisoned;
   auto result = Run(spec);
