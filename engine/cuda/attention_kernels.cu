@@ -43,13 +43,14 @@ __global__ void __launch_bounds__(32 * kRopeWarpsPerBlock) rope_store_kernel(Att
   const int unit = blockIdx.y * kRopeWarpsPerBlock + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (unit >= a.num_heads + 2 * a.num_kv_heads) return;
-  const int seq = SequenceOf(a, token);
   const int position = a.positions[token];
   const int half_dim = a.head_dim / 2;
   const int64_t width = static_cast<int64_t>(a.num_heads + 2 * a.num_kv_heads) * a.head_dim;
   half* head = a.qkv + token * width + static_cast<int64_t>(unit) * a.head_dim;
+  // The token's cache slot, looked up only by the k and v units (q heads never touch the cache).
+  auto cache_slot = [&] { return CacheSlot(a, SequenceOf(a, token), position); };
   if (unit >= a.num_heads + a.num_kv_heads) {  // a v head: copy it into the cache slot
-    const int64_t slot = CacheSlot(a, seq, position);
+    const int64_t slot = cache_slot();
     half* v = a.v_cache + (slot * a.num_kv_heads + (unit - a.num_heads - a.num_kv_heads)) * a.head_dim;
     for (int i = lane; i < a.head_dim; i += 32) v[i] = head[i];
     return;
@@ -65,7 +66,7 @@ __global__ void __launch_bounds__(32 * kRopeWarpsPerBlock) rope_store_kernel(Att
     }
   }
   half* k = unit >= a.num_heads
-                ? a.k_cache + (CacheSlot(a, seq, position) * a.num_kv_heads + (unit - a.num_heads)) * a.head_dim
+                ? a.k_cache + (cache_slot() * a.num_kv_heads + (unit - a.num_heads)) * a.head_dim
                 : nullptr;
 #pragma unroll
   for (int p = 0; p < kRopeMaxPairsPerLane; ++p) {
