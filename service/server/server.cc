@@ -101,9 +101,11 @@ class ServerImpl : public Server {
   int metrics_port() const override { return metrics_port_; }
 
   void Drain(std::chrono::milliseconds timeout) override {
-    spdlog::info("draining: health NOT_SERVING, new requests refused, streams get {} ms to finish", timeout.count());
     health_->Shutdown();  // every service NOT_SERVING, and it stays so
     manager_->StopWatching();
+    // Logged once health says NOT_SERVING (watchers such as the e2e tests act on this line); the engine
+    // refuses new requests from the Drain call right after it.
+    spdlog::info("draining: health NOT_SERVING, new requests refused, streams get {} ms to finish", timeout.count());
     engine_->Drain(std::chrono::steady_clock::now() + timeout);
     // Every stream has its final event now; give them a moment to write it and finish.
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
