@@ -123,7 +123,9 @@ void ExpectComplete(const v1::GenerateRequest& request, const StreamResult& resu
   EXPECT_LE(tokens.size(), request.max_tokens());
   EXPECT_TRUE(result.final->finish_reason() == v1::FINISH_REASON_STOP ||
               result.final->finish_reason() == v1::FINISH_REASON_LENGTH);
-  if (result.final->finish_reason() == v1::FINISH_REASON_LENGTH) EXPECT_EQ(tokens.size(), request.max_tokens());
+  if (result.final->finish_reason() == v1::FINISH_REASON_LENGTH) {
+    EXPECT_EQ(tokens.size(), request.max_tokens());
+  }
   size_t logprobs = 0;
   for (const v1::TokenChunk& chunk : result.chunks) {
     EXPECT_TRUE(IsValidUtf8(chunk.text()));
