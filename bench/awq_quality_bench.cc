@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/llama2c.h"
+#include "engine/tools/llama2c.h"
 #include "quantizer/job.h"
 
 namespace nibble {

@@ -19,8 +19,8 @@
 #include "absl/strings/str_split.h"
 #include "bench/copy_bandwidth.h"
 #include "engine/cuda/cuda_backend.h"
-#include "engine/model.h"
-#include "engine/synth.h"
+#include "engine/runtime/model.h"
+#include "engine/tools/synth.h"
 
 namespace nibble::bench {
 namespace {

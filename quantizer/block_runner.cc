@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "engine/status_macros.h"
+#include "engine/base/status_macros.h"
 
 namespace nibble {
 namespace {
@@ -50,7 +50,7 @@ absl::StatusOr<BlockRunner> BlockRunner::Create(Backend& backend, const ModelCon
   const int32_t step_tokens = seqs_per_step * seqlen;
   NIBBLE_ASSIGN_OR_RETURN(Workspace workspace, Workspace::Create(backend, config, step_tokens, 1));
   const int32_t blocks_per_seq = (seqlen + kKvBlockSize - 1) / kKvBlockSize;
-  NIBBLE_ASSIGN_OR_RETURN(KvCache cache, KvCache::Create(backend, config, /*num_layers=*/1,
+  NIBBLE_ASSIGN_OR_RETURN(KvCache cache, KvCache::Create(backend, backend.activation_dtype(), config, /*num_layers=*/1,
                                                          seqs_per_step * blocks_per_seq, kKvBlockSize));
   BatchLimits limits;
   limits.max_tokens = step_tokens;

@@ -1,5 +1,5 @@
 // Runs one decoder block of a model over the calibration set with the engine's own forward code
-// (engine/forward.h: DecoderBlock, AttentionSubblock, MlpSubblock) on a backend: the full-precision pass that
+// (engine/runtime/forward.h: DecoderBlock, AttentionSubblock, MlpSubblock) on a backend: the full-precision pass that
 // captures every Linear's input and each sub-block's output, and the module outputs the scale search
 // compares against them. No model math lives here, only batching and copies.
 //
@@ -15,13 +15,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/backend.h"
-#include "engine/batch.h"
-#include "engine/forward.h"
-#include "engine/kv_cache.h"
-#include "engine/model_config.h"
-#include "engine/model_weights.h"
-#include "engine/workspace.h"
+#include "engine/runtime/backend.h"
+#include "engine/runtime/batch.h"
+#include "engine/runtime/forward.h"
+#include "engine/runtime/kv_cache.h"
+#include "engine/io/model_config.h"
+#include "engine/runtime/model_weights.h"
+#include "engine/runtime/workspace.h"
 
 namespace nibble {
 

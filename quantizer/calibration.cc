@@ -2,9 +2,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "engine/documents.h"
-#include "engine/model_store.h"
-#include "engine/status_macros.h"
+#include "engine/base/file_io.h"
+#include "engine/tools/documents.h"
+#include "engine/io/model_store.h"
+#include "engine/base/status_macros.h"
 
 namespace nibble {
 

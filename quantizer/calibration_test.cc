@@ -1,7 +1,7 @@
 #include "quantizer/calibration.h"
 
-#include "engine/file_io.h"
-#include "engine/tokenizer.h"
+#include "engine/base/file_io.h"
+#include "engine/tokenizer/load_tokenizer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/shared_data.h"

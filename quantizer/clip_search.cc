@@ -6,11 +6,10 @@
 #include <limits>
 #include <vector>
 
-#include "engine/parallel.h"
 
 namespace nibble {
 
-ClipResult ClipWeights(FloatLinear& linear, std::span<const float> x, const QuantSpec& spec) {
+ClipResult ClipWeights(FloatLinear& linear, std::span<const float> x, const QuantSpec& spec, ThreadPool& pool) {
   const int64_t in = linear.in_features;
   const int64_t tokens = static_cast<int64_t>(x.size()) / in;
   // Sample tokens evenly: stride max(1, n / 512).
@@ -23,7 +22,7 @@ ClipResult ClipWeights(FloatLinear& linear, std::span<const float> x, const Quan
   std::vector<double> row_error(static_cast<size_t>(linear.out_features), 0.0);
   std::vector<int64_t> row_clipped(static_cast<size_t>(linear.out_features), 0);
 
-  ParallelFor(linear.out_features, 4, [&](int64_t row_begin, int64_t row_end) {
+  pool.ParallelFor(linear.out_features, 4, [&](int64_t row_begin, int64_t row_end) {
     std::vector<float> reference(sampled.size());
     std::vector<float> candidate(static_cast<size_t>(spec.group_size));
     for (int64_t row = row_begin; row < row_end; ++row) {

@@ -1,12 +1,13 @@
 // AWQ's clipping search (../shared/docs/awq.md §6): for every output row and group of a Linear, the clipping
 // threshold m = max|w| * (1 - i/20), i = 0..9, whose fake-quantized group best preserves the group's partial
 // dot products with (at most 512 evenly sampled) calibration inputs; the weights are then clamped to
-// [-m, m]. Pure math over fp32 host arrays, parallel over rows (engine/parallel.h); call from one thread.
+// [-m, m]. Pure math over fp32 host arrays, parallel over rows on the caller's thread pool; call from one thread.
 #pragma once
 
 #include <cstdint>
 #include <span>
 
+#include "engine/base/parallel_for.h"
 #include "quantizer/float_layer.h"
 #include "quantizer/group_quantizer.h"
 
@@ -22,6 +23,6 @@ struct ClipResult {
 };
 
 // Clamps `linear`'s weights in place. `x` holds the Linear's inputs [tokens, in].
-ClipResult ClipWeights(FloatLinear& linear, std::span<const float> x, const QuantSpec& spec);
+ClipResult ClipWeights(FloatLinear& linear, std::span<const float> x, const QuantSpec& spec, ThreadPool& pool);
 
 }  // namespace nibble

@@ -37,7 +37,8 @@ TEST(ClipSearchTest, ClippingAnOutlierReducesTheQuantizedOutputError) {
   const std::vector<float> x = testing::RandomFloats(tokens * in, /*seed=*/6, 1.0f);
   const QuantSpec spec{3, 32};
   const FloatLinear original = linear;
-  const ClipResult result = ClipWeights(linear, x, spec);
+  ThreadPool pool;
+  const ClipResult result = ClipWeights(linear, x, spec, pool);
   EXPECT_GT(result.clipped_groups, 0);
   // Every weight moved only toward zero, within half the group's range.
   for (size_t i = 0; i < linear.weight.size(); ++i) {
@@ -56,7 +57,8 @@ TEST(ClipSearchTest, NothingIsClippedWhenClippingCannotHelp) {
   for (int64_t i = 0; i < out * in; ++i) linear.weight[i] = 0.1f * static_cast<float>(i % 16) - 0.7f;
   const std::vector<float> x = testing::RandomFloats(64 * in, /*seed=*/7, 1.0f);
   const std::vector<float> before = linear.weight;
-  const ClipResult result = ClipWeights(linear, x, QuantSpec{4, 32});
+  ThreadPool pool;
+  const ClipResult result = ClipWeights(linear, x, QuantSpec{4, 32}, pool);
   EXPECT_EQ(result.clipped_groups, 0);
   EXPECT_EQ(linear.weight, before);
 }

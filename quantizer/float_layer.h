@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/host_model.h"
+#include "engine/io/host_model.h"
 
 namespace nibble {
 

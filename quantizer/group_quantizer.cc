@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "engine/dtype.h"
+#include "engine/base/dtype.h"
 
 namespace nibble {
 

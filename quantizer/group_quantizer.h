@@ -12,7 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "engine/host_model.h"
+#include "engine/io/host_model.h"
 
 namespace nibble {
 

@@ -15,7 +15,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "engine/backend.h"
+#include "engine/runtime/backend.h"
 #include "nlohmann/json.hpp"
 #include "quantizer/calibration.h"
 #include "quantizer/quantize.h"

@@ -18,9 +18,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "engine/file_io.h"
-#include "engine/status_macros.h"
-#include "engine/version.h"
+#include "engine/base/file_io.h"
+#include "engine/base/status_macros.h"
+#include "engine/base/version.h"
 
 namespace nibble {
 namespace fs = std::filesystem;

@@ -1,5 +1,5 @@
 // The model store, write side (../shared/docs/design.md, "The model store"; the read side is
-// engine/model_store.h). A version is published atomically:
+// engine/io/model_store.h). A version is published atomically:
 //   1. StagingVersion::Begin makes <root>/<model>/.staging-<host>-<pid>-<nonce>/, which the caller fills;
 //   2. Commit writes nibble.json (the caller's fields plus every file's size and sha256, the creation time and
 //      the tool version), fsyncs every file and the directory, verifies the checksums against what is on disk,
@@ -22,7 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "engine/model_store.h"
+#include "engine/io/model_store.h"
 #include "nlohmann/json.hpp"
 
 namespace nibble {

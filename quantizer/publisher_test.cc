@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/file_io.h"
+#include "engine/base/file_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/shared_data.h"

@@ -3,8 +3,9 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
-#include "engine/model_weights.h"
-#include "engine/status_macros.h"
+#include "engine/base/parallel_for.h"
+#include "engine/base/status_macros.h"
+#include "engine/runtime/model_weights.h"
 #include "quantizer/block_runner.h"
 #include "quantizer/clip_search.h"
 #include "quantizer/float_layer.h"
@@ -45,8 +46,8 @@ absl::StatusOr<std::unique_ptr<LinearWeights>> UploadFused(Backend& backend, std
 // One block's AWQ: scale search and folding, clipping, against the full-precision capture.
 class BlockAwq {
  public:
-  BlockAwq(Backend& backend, BlockRunner& runner, const QuantizeOptions& options, int64_t index)
-      : backend_(backend), runner_(runner), options_(options), index_(index) {}
+  BlockAwq(Backend& backend, BlockRunner& runner, ThreadPool& pool, const QuantizeOptions& options, int64_t index)
+      : backend_(backend), runner_(runner), pool_(pool), options_(options), index_(index) {}
 
   absl::Status Run(FloatLayer& layer, LayerWeights& weights, BlockCapture& capture, LayerReport& report) {
     // 1. Search every group's scales against the unmodified block (awq.md §4, §5).
@@ -81,7 +82,7 @@ class BlockAwq {
         {&layer.v, TracePoint::kAttentionInput}, {&layer.o, TracePoint::kOInput}, {&layer.gate, TracePoint::kMlpInput},
         {&layer.up, TracePoint::kMlpInput},      {&layer.down, TracePoint::kDownInput}};
     for (const auto& [linear, point] : clipped) {
-      report.clip_error += ClipWeights(*linear, capture.at(point), options_.spec).mean_error / std::size(clipped);
+      report.clip_error += ClipWeights(*linear, capture.at(point), options_.spec, pool_).mean_error / std::size(clipped);
     }
     return absl::OkStatus();
   }
@@ -153,6 +154,7 @@ class BlockAwq {
 
   Backend& backend_;
   BlockRunner& runner_;
+  ThreadPool& pool_;
   const QuantizeOptions& options_;
   int64_t index_;
 };
@@ -237,6 +239,7 @@ absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& 
   }
 
   // 2. Each block in order.
+  ThreadPool pool;  // the clip search runs on it
   for (int64_t l = 0; l < num_layers; ++l) {
     const auto start = std::chrono::steady_clock::now();
     LayerReport report;
@@ -249,7 +252,7 @@ absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& 
                               UploadLayer(backend, source.layers[static_cast<size_t>(l)], absl::StrCat("layer ", l)));
       NIBBLE_ASSIGN_OR_RETURN(BlockCapture capture, runner->Run(weights, hidden));
       // b, c. Scale search and folding, clipping.
-      NIBBLE_RETURN_IF_ERROR(BlockAwq(backend, *runner, options, l).Run(layer, weights, capture, report));
+      NIBBLE_RETURN_IF_ERROR(BlockAwq(backend, *runner, pool, options, l).Run(layer, weights, capture, report));
       // The block's output error once quantized, on the same inputs.
       QuantizeOptions fake = options;
       fake.pack = false;

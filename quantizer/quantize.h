@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/backend.h"
-#include "engine/host_model.h"
+#include "engine/runtime/backend.h"
+#include "engine/io/host_model.h"
 #include "quantizer/calibration.h"
 #include "quantizer/group_quantizer.h"
 #include "quantizer/scale_search.h"

@@ -6,12 +6,11 @@
 #include <limits>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/documents.h"
-#include "engine/file_io.h"
-#include "engine/llama2c.h"
-#include "engine/model_loader.h"
-#include "engine/model_store.h"
-#include "engine/model_writer.h"
+#include "engine/base/file_io.h"
+#include "engine/tools/llama2c.h"
+#include "engine/io/model_loader.h"
+#include "engine/io/model_store.h"
+#include "engine/io/model_writer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/shared_data.h"

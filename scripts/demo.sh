@@ -33,7 +33,7 @@ step "building (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs" --target nibble nibble-server
 nibble=build/service/cli/nibble
-server=build/service/server/nibble-server
+server=build/service/inference_server/nibble-server
 mkdir -p "$work"
 
 step "preparing the model"

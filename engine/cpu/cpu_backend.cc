@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/parallel.h"
-#include "engine/status_macros.h"
+#include "engine/base/parallel_for.h"
+#include "engine/base/status_macros.h"
 
 namespace nibble {
 namespace {
@@ -92,7 +92,7 @@ class CpuAwqLinear : public LinearWeights {
 // run.c's scalar loop; the tiles only keep the FPU busy instead of waiting on one addition chain. Tokens past
 // the last full tile take the scalar loop.
 template <typename LinearT>
-void MatMul(const LinearT& linear, const Tensor& x, const Tensor& y) {
+void MatMul(ThreadPool& pool, const LinearT& linear, const Tensor& x, const Tensor& y) {
   using Lanes = float __attribute__((vector_size(16)));  // 4 floats: one SSE register
   constexpr int64_t kChains = 8;
   constexpr int64_t kTile = 4 * kChains;
@@ -110,7 +110,7 @@ void MatMul(const LinearT& linear, const Tensor& x, const Tensor& y) {
     }
   }
   // Output columns in parallel: each y element is one thread's sum in order of k.
-  ParallelFor(out, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, tokens * in)),
+  pool.ParallelFor(out, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, tokens * in)),
               [&](int64_t begin, int64_t end) {
                 std::vector<float> scratch;
                 for (int64_t n = begin; n < end; ++n) {
@@ -146,23 +146,6 @@ void MatMul(const LinearT& linear, const Tensor& x, const Tensor& y) {
               });
 }
 
-// 4-bit codes of a packed int32 [rows, ceil(cols/8)] tensor as bytes [rows, cols].
-std::vector<uint8_t> UnpackNibbles(const HostTensor& packed, int64_t rows, int64_t cols) {
-  const int64_t words_per_row = (cols + 7) / 8;
-  const auto words = packed.span<int32_t>();
-  std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t j = 0; j < words_per_row; ++j) {
-      const uint32_t word = static_cast<uint32_t>(words[r * words_per_row + j]);
-      for (int nibble = 0; nibble < 8; ++nibble) {
-        const int64_t c = 8 * j + kAwqNibbleColumn[nibble];
-        if (c < cols) codes[r * cols + c] = static_cast<uint8_t>((word >> (4 * nibble)) & 0xFu);
-      }
-    }
-  }
-  return codes;
-}
-
 class CpuBackend : public Backend {
  public:
   std::string name() const override { return "cpu"; }
@@ -190,12 +173,12 @@ class CpuBackend : public Backend {
     std::vector<float> bias = linear.bias ? linear.bias->ToFloats() : std::vector<float>{};
     if (const auto* awq = std::get_if<AwqWeight>(&linear.weight)) {
       const int64_t groups = (in + awq->group_size - 1) / awq->group_size;
-      const std::vector<uint8_t> codes_in_out = UnpackNibbles(awq->qweight, in, out);
+      const std::vector<uint8_t> codes_in_out = UnpackAwqNibbles(awq->qweight, in, out, &pool_);
       std::vector<uint8_t> codes(codes_in_out.size());
       for (int64_t k = 0; k < in; ++k) {
         for (int64_t n = 0; n < out; ++n) codes[n * in + k] = codes_in_out[k * out + n];
       }
-      return std::make_unique<CpuAwqLinear>(in, out, std::move(codes), UnpackNibbles(awq->qzeros, groups, out),
+      return std::make_unique<CpuAwqLinear>(in, out, std::move(codes), UnpackAwqNibbles(awq->qzeros, groups, out, &pool_),
                                             awq->scales.ToFloats(), awq->group_size, std::move(bias));
     }
     return std::make_unique<CpuDenseLinear>(in, out, std::get<HostTensor>(linear.weight).ToFloats(), std::move(bias));
@@ -256,9 +239,9 @@ class CpuBackend : public Backend {
     NIBBLE_RETURN_IF_ERROR(CheckShape("Linear", "x", x, x.rows(), weights.in_features()));
     NIBBLE_RETURN_IF_ERROR(CheckShape("Linear", "y", y, x.rows(), weights.out_features()));
     if (const auto* dense = dynamic_cast<const CpuDenseLinear*>(&weights)) {
-      MatMul(*dense, x, y);
+      MatMul(pool_, *dense, x, y);
     } else if (const auto* awq = dynamic_cast<const CpuAwqLinear*>(&weights)) {
-      MatMul(*awq, x, y);
+      MatMul(pool_, *awq, x, y);
     } else {
       return absl::InvalidArgumentError("cpu Linear: weights were not uploaded by the CPU backend");
     }
@@ -377,7 +360,7 @@ class CpuBackend : public Backend {
     for (int32_t b = 0; b < batch.num_seqs; ++b) {
       std::fill(sequence_of.begin() + seq_starts[b], sequence_of.begin() + seq_starts[b + 1], b);
     }
-    ParallelFor(batch.num_tokens, 8, [&](int64_t begin, int64_t end) {
+    pool_.ParallelFor(batch.num_tokens, 8, [&](int64_t begin, int64_t end) {
       std::vector<float> scores;
       std::vector<int64_t> rows;  // cache row of each position 0..pos (block lookups hoisted out of the heads)
       for (int64_t t = begin; t < end; ++t) {
@@ -435,6 +418,8 @@ class CpuBackend : public Backend {
     }
     for (float& value : x) value /= sum;
   }
+
+  ThreadPool pool_;  // the matmul, attention and weight unpacking run on it
 };
 
 }  // namespace

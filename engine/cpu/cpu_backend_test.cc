@@ -133,7 +133,7 @@ TEST_F(CpuBackendTest, AttentionRotatesQAndKPairsHalfApart) {
   ModelConfig config;
   config.num_kv_heads = 1;
   config.head_dim = 8;
-  auto cache = KvCache::Create(*backend_, config, 1, 1, 4);
+  auto cache = KvCache::Create(*backend_, backend_->activation_dtype(), config, 1, 1, 4);
   ASSERT_TRUE(cache.ok());
   StepBatch step;
   const std::vector<int32_t> tokens = {0, 0}, blocks = {0};
@@ -171,7 +171,7 @@ TEST_F(CpuBackendTest, PagedAttentionMatchesDenseCausalAttention) {
   ModelConfig config;
   config.num_kv_heads = 2;
   config.head_dim = 8;
-  auto cache = KvCache::Create(*backend_, config, 1, 8, 4);
+  auto cache = KvCache::Create(*backend_, backend_->activation_dtype(), config, 1, 8, 4);
   ASSERT_TRUE(cache.ok());
   const std::vector<int32_t> lengths = {6, 3};
   const std::vector<std::vector<int32_t>> blocks = {{5, 1}, {6}};

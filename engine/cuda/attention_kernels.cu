@@ -3,7 +3,9 @@
 #include <cfloat>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/cuda/cuda_status.h"
+#include "engine/cuda/ptx.cuh"
 
 namespace nibble::cuda {
 namespace {
@@ -100,11 +102,6 @@ size_t DecodeSharedBytes(const AttentionArgs& a) {
                           2 * group + 4 * kDecodeHeadsPerPass * static_cast<size_t>(a.head_dim));
 }
 
-__device__ __forceinline__ void CopyAsync16(void* shared, const void* global) {
-  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(address), "l"(global));
-}
-
 // Block (token, kv head, partition): the token's query heads of that KV group against the partition's keys.
 // The block first copies the partition's keys and values (16-byte chunks from the paged cache) into shared
 // memory, all in flight at once (one memory latency, not one per key), then works from shared memory:
@@ -155,11 +152,11 @@ __global__ void __launch_bounds__(kDecodeThreads) attention_decode_kernel(Attent
       CopyAsync16(keys + key * dh + chunk * 8, a.k_cache + offset);
       CopyAsync16(values + key * dh + chunk * 8, a.v_cache + offset);
     }
-    asm volatile("cp.async.commit_group;");
+    CommitCopies();
     const half* q_row = a.qkv + token * width + static_cast<int64_t>(kv_head) * group * dh;
     const float scale = 1.0f / sqrtf(static_cast<float>(dh));
     for (int i = threadIdx.x; i < group * dh; i += kDecodeThreads) q[i] = __half2float(q_row[i]) * scale;
-    asm volatile("cp.async.wait_group 0;");
+    WaitCopies<0>();
     __syncthreads();
 
     // 2. Scores of every key in the partition for every query head of the group. Every lane runs the same
@@ -304,25 +301,9 @@ __global__ void __launch_bounds__(kDecodeThreads) attention_decode_kernel(Attent
 
 // --- Prefill: FlashAttention-2 style, tensor cores -----------------------------------------------------
 
-__device__ __forceinline__ void Mma16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
 __device__ __forceinline__ uint32_t PackHalf2(float lo, float hi) {
   half2 value = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&value);
-}
-
-// Two transposed 8x8 fp16 matrices from shared memory: lanes 0..7 give the row addresses of the first,
-// lanes 8..15 of the second. Lane i receives elements (2 (i % 4), i / 4) and (2 (i % 4) + 1, i / 4) of each
-// stored matrix: exactly an m16n8k16 B fragment when the stored rows are the 16 values of k.
-__device__ __forceinline__ void LoadMatrixX2Trans(const half* row_address, uint32_t b[2]) {
-  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(row_address));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];" : "=r"(b[0]), "=r"(b[1]) : "r"(address));
 }
 
 constexpr int kPrefillQueries = 64;  // per block: 4 warps x 16 query rows
@@ -533,7 +514,7 @@ size_t AttentionDecodeCounters(const AttentionArgs& args) {
 }
 
 absl::Status LaunchRopeStore(const AttentionArgs& args, cudaStream_t stream) {
-  NIBBLE_RETURN_IF_ERROR_CUDA(CheckArgs(args, "rope_store_kernel"));
+  NIBBLE_RETURN_IF_ERROR(CheckArgs(args, "rope_store_kernel"));
   if (args.num_tokens == 0) return absl::OkStatus();
   const int units = args.num_heads + 2 * args.num_kv_heads;
   const dim3 grid(static_cast<unsigned>(args.num_tokens),
@@ -543,7 +524,7 @@ absl::Status LaunchRopeStore(const AttentionArgs& args, cudaStream_t stream) {
 }
 
 absl::Status LaunchAttentionDecode(const AttentionArgs& args, float* workspace, int* counters, cudaStream_t stream) {
-  NIBBLE_RETURN_IF_ERROR_CUDA(CheckArgs(args, "attention_decode_kernel"));
+  NIBBLE_RETURN_IF_ERROR(CheckArgs(args, "attention_decode_kernel"));
   const int partitions = DecodePartitions(args);
   if (args.num_tokens == 0 || partitions == 0) return absl::OkStatus();
   if (partitions > 1 && (workspace == nullptr || counters == nullptr)) {
@@ -554,7 +535,7 @@ absl::Status LaunchAttentionDecode(const AttentionArgs& args, float* workspace, 
     if (instance == nullptr && candidate.max_head_dim >= args.head_dim) instance = &candidate;
   }
   const size_t shared = DecodeSharedBytes(args);
-  NIBBLE_RETURN_IF_ERROR_CUDA(CudaStatus(
+  NIBBLE_RETURN_IF_ERROR(CudaStatus(
       cudaFuncSetAttribute(instance->kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
       "attention_decode_kernel shared memory"));
   const dim3 grid(static_cast<unsigned>(args.num_tokens), static_cast<unsigned>(args.num_kv_heads),
@@ -566,7 +547,7 @@ absl::Status LaunchAttentionDecode(const AttentionArgs& args, float* workspace, 
 bool PrefillAttentionSupports(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
 absl::Status LaunchAttentionPrefill(const AttentionArgs& args, cudaStream_t stream) {
-  NIBBLE_RETURN_IF_ERROR_CUDA(CheckArgs(args, "attention_prefill_kernel"));
+  NIBBLE_RETURN_IF_ERROR(CheckArgs(args, "attention_prefill_kernel"));
   if (args.num_tokens == 0) return absl::OkStatus();
   const dim3 grid(static_cast<unsigned>((args.max_new_tokens + kPrefillQueries - 1) / kPrefillQueries),
                   static_cast<unsigned>(args.num_seqs), static_cast<unsigned>(args.num_heads));

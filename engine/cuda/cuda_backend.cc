@@ -16,7 +16,8 @@
 #include "engine/cuda/sampling_kernels.h"
 #include "engine/cuda/w4a16_kernels.h"
 #include "engine/cuda/w4a16_layout.h"
-#include "engine/status_macros.h"
+#include "engine/base/parallel_for.h"
+#include "engine/base/status_macros.h"
 
 namespace nibble {
 namespace {
@@ -217,7 +218,7 @@ class CudaBackend : public Backend {
       NIBBLE_ASSIGN_OR_RETURN(bias, UploadFloats(linear.bias->ToFloats()));
     }
     if (const auto* awq = std::get_if<AwqWeight>(&linear.weight)) {
-      NIBBLE_ASSIGN_OR_RETURN(cuda::W4Weights w, cuda::RepackAwq(*awq, in, out));
+      NIBBLE_ASSIGN_OR_RETURN(cuda::W4Weights w, cuda::RepackAwq(*awq, in, out, repack_pool_));
       NIBBLE_ASSIGN_OR_RETURN(Buffer codes, UploadBytes(w.codes.data(), w.codes.size() * sizeof(uint32_t)));
       NIBBLE_ASSIGN_OR_RETURN(Buffer scales, UploadBytes(w.scales.data(), w.scales.size() * sizeof(uint16_t)));
       NIBBLE_ASSIGN_OR_RETURN(Buffer zeros, UploadBytes(w.zeros.data(), w.zeros.size() * sizeof(uint32_t)));
@@ -466,6 +467,7 @@ class CudaBackend : public Backend {
   Scratch sampling_inputs_;
   Scratch sampling_work_;
   Scratch sampling_results_;
+  ThreadPool repack_pool_;  // AWQ weights are repacked into the kernel's layout on it at upload
 };
 
 }  // namespace

@@ -12,7 +12,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "engine/backend.h"
+#include "engine/runtime/backend.h"
 
 namespace nibble {
 

@@ -249,8 +249,8 @@ TEST_P(AttentionParityTest, MatchesCpu) {
   config.rope_theta = 10000.0;
   const int32_t block_size = 16;
   const int32_t blocks = 512;
-  auto c_cache = KvCache::Create(*cpu_, config, 1, blocks, block_size);
-  auto g_cache = KvCache::Create(*cuda_, config, 1, blocks, block_size);
+  auto c_cache = KvCache::Create(*cpu_, cpu_->activation_dtype(), config, 1, blocks, block_size);
+  auto g_cache = KvCache::Create(*cuda_, cuda_->activation_dtype(), config, 1, blocks, block_size);
   ASSERT_TRUE(c_cache.ok() && g_cache.ok());
   const size_t seqs = c.chunk_lengths.front().size();
   // Scattered block tables: sequence s takes blocks s, s + seqs, s + 2 seqs, ... in reverse order.

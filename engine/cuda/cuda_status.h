@@ -17,12 +17,6 @@ inline absl::Status CudaStatus(cudaError_t error, absl::string_view what) {
                                           cudaGetErrorString(error)));
 }
 
-// Returns from the enclosing function when `expr` (an absl::Status) is not OK.
-#define NIBBLE_RETURN_IF_ERROR_CUDA(expr)                        \
-  do {                                                           \
-    if (absl::Status status_ = (expr); !status_.ok()) return status_; \
-  } while (false)
-
 // The status of the last kernel launch on this thread (launch-configuration errors).
 inline absl::Status LaunchStatus(absl::string_view kernel) { return CudaStatus(cudaGetLastError(), kernel); }
 

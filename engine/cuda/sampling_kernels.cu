@@ -31,7 +31,7 @@ __device__ __forceinline__ uint32_t OrderKey(float value) {
   return (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
 }
 
-// splitmix64, as engine/sampling.cc's CounterUniform.
+// splitmix64, as engine/runtime/sampling.cc's CounterUniform.
 __device__ uint64_t SplitMix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;

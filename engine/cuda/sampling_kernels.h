@@ -1,4 +1,4 @@
-// Sampling on the GPU, one block per logits row, exactly the algorithm of engine/sampling.h (value cutoffs,
+// Sampling on the GPU, one block per logits row, exactly the algorithm of engine/runtime/sampling.h (value cutoffs,
 // inverse CDF in token-id order, CounterUniform for the random number). Deterministic: every sum has a
 // fixed order, so a seeded row gives the same token on every run.
 #pragma once

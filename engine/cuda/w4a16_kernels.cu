@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/cuda_status.h"
+#include "engine/cuda/ptx.cuh"
 #include "engine/cuda/w4a16_layout.h"
 
 namespace nibble::cuda {
@@ -51,16 +52,6 @@ __device__ __forceinline__ void DequantCodes(uint32_t q, const GroupZeros& z, ui
   a[3] = AsU32(__hfma2(AsHalf2(AndOr(q, 0x00F000F0u, kMagic1024)), sixteenth, z.hi));
 }
 
-// D = A B + D with A 16x16 fp16 (row), B 16x8 fp16 (col), D 16x8 fp32. A pure function of its registers,
-// so not volatile: the compiler may move independent loads and dequantization across it.
-__device__ __forceinline__ void Mma(float d[4], const uint32_t a[4], const uint32_t b[2]) {
-  asm(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
 struct MmaArgs {
   const uint4* tiles;
   const half* scales;  // tile-major [N / 16][groups][16]
@@ -80,22 +71,6 @@ struct MmaArgs {
 constexpr int kWarpsPerBlock = 4;
 constexpr int kStageTiles = 2;  // k-tiles per pipeline stage: 128 inputs, one group of 128
 constexpr int kStages = 4;      // stages per warp: three in flight while one is used (6 measured no faster)
-
-// Asynchronous global -> shared copies (cp.async, sm_80+): the copy engine fills shared memory while the warp
-// computes, so the warp's prefetch buffer costs no registers. .cg bypasses L1 (weights are read once).
-__device__ __forceinline__ void CopyAsync16(void* shared, const void* global) {
-  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(address), "l"(global));
-}
-__device__ __forceinline__ void CopyAsync8(void* shared, const void* global) {
-  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(address), "l"(global));
-}
-__device__ __forceinline__ void CommitCopies() { asm volatile("cp.async.commit_group;"); }
-template <int kPending>
-__device__ __forceinline__ void WaitCopies() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(kPending));
-}
 
 // One stage of a warp's stream in shared memory: each lane's 16-byte word of every k-tile of every tile,
 // and the (tile, group) records of the groups the stage covers.
@@ -235,7 +210,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs 
           uint32_t a[4];
           DequantCodes(word, zeros[nt], a);
 #pragma unroll
-          for (int tb = 0; tb < kTokenBlocks; ++tb) Mma(partial[nt][tb], a, b[tb]);
+          for (int tb = 0; tb < kTokenBlocks; ++tb) Mma16816(partial[nt][tb], a, b[tb]);
         }
       }
       // Accumulator element c is row g (c < 2) or g + 8 (c >= 2) of its tile.

@@ -2,38 +2,16 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "engine/parallel.h"
 
 namespace nibble::cuda {
-namespace {
-
-// Codes [rows, cols] (one byte each) from an AutoAWQ-packed int32 [rows, ceil(cols/8)] tensor.
-std::vector<uint8_t> UnpackAwqOrder(const HostTensor& packed, int64_t rows, int64_t cols) {
-  const int64_t words_per_row = (cols + 7) / 8;
-  const auto words = packed.span<int32_t>();
-  std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
-  ParallelFor(rows, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      for (int64_t j = 0; j < words_per_row; ++j) {
-        const uint32_t word = static_cast<uint32_t>(words[r * words_per_row + j]);
-        for (int nibble = 0; nibble < 8; ++nibble) {
-          const int64_t c = 8 * j + kAwqNibbleColumn[nibble];
-          if (c < cols) codes[r * cols + c] = static_cast<uint8_t>((word >> (4 * nibble)) & 0xFu);
-        }
-      }
-    }
-  });
-  return codes;
-}
-
-}  // namespace
 
 bool FitsTiledLayout(int64_t n, int64_t k, int group_size) {
   return n % kTileRows == 0 && k % kTileInputs == 0 && (group_size == 32 || group_size == 64 || group_size == 128) &&
          k % group_size == 0;
 }
 
-absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, int64_t out_features) {
+absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, int64_t out_features,
+                                    ThreadPool& pool) {
   W4Weights w;
   w.n = out_features;
   w.k = in_features;
@@ -47,13 +25,13 @@ absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, i
                                                    out_features, "] with group size ", awq.group_size));
   }
   // codes_kn[k * N + n]: AutoAWQ's qweight is [K, N/8].
-  const std::vector<uint8_t> codes_kn = UnpackAwqOrder(awq.qweight, w.k, w.n);
+  const std::vector<uint8_t> codes_kn = UnpackAwqNibbles(awq.qweight, w.k, w.n, &pool);
   auto code = [&](int64_t n, int64_t k) -> uint32_t { return codes_kn[k * w.n + n]; };
 
   if (w.tiled) {
     const int64_t k_tiles = w.k / kTileInputs;
     w.codes.resize(static_cast<size_t>(w.n / kTileRows * k_tiles * 32 * 4));
-    ParallelFor(w.n / kTileRows, 4, [&](int64_t nt_begin, int64_t nt_end) {
+    pool.ParallelFor(w.n / kTileRows, 4, [&](int64_t nt_begin, int64_t nt_end) {
     for (int64_t nt = nt_begin; nt < nt_end; ++nt) {
       for (int64_t kt = 0; kt < k_tiles; ++kt) {
         uint32_t* tile = w.codes.data() + (nt * k_tiles + kt) * 128;
@@ -83,7 +61,7 @@ absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, i
   }
 
   const auto scales = awq.scales.span<uint16_t>();
-  const std::vector<uint8_t> zeros = UnpackAwqOrder(awq.qzeros, groups, w.n);
+  const std::vector<uint8_t> zeros = UnpackAwqNibbles(awq.qzeros, groups, w.n, &pool);
   if (w.tiled) {
     const int64_t tiles = w.n / kTileRows;
     w.scales.resize(static_cast<size_t>(tiles * groups * kTileRows));

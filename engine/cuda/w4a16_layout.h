@@ -31,7 +31,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/host_model.h"
+#include "engine/base/parallel_for.h"
+#include "engine/io/host_model.h"
 
 namespace nibble::cuda {
 
@@ -60,7 +61,9 @@ struct W4Weights {
 // Whether an [N, K] weight with this group size can use the tiled fast path.
 bool FitsTiledLayout(int64_t n, int64_t k, int group_size);
 
-// Repacks an AutoAWQ GEMM weight of `in_features` x `out_features` (tiled when it fits, else generic).
-absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, int64_t out_features);
+// Repacks an AutoAWQ GEMM weight of `in_features` x `out_features` (tiled when it fits, else generic), in
+// parallel on `pool`.
+absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, int64_t out_features,
+                                    ThreadPool& pool);
 
 }  // namespace nibble::cuda

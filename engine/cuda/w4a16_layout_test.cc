@@ -38,7 +38,8 @@ class W4LayoutTest : public ::testing::TestWithParam<Shape3> {};
 TEST_P(W4LayoutTest, LanesSeeExactlyTheAwqWeights) {
   const Shape3 shape = GetParam();
   const AwqWeight awq = testing::RandomAwq(shape.in, shape.out, shape.group, static_cast<uint32_t>(shape.in * 31 + shape.out));
-  const auto w = RepackAwq(awq, shape.in, shape.out);
+  ThreadPool pool;
+  const auto w = RepackAwq(awq, shape.in, shape.out, pool);
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ(w->tiled, FitsTiledLayout(shape.out, shape.in, shape.group));
   const std::vector<float> want = DequantizeAwq(awq, shape.in, shape.out);  // [out, in]
@@ -113,7 +114,8 @@ TEST(W4LayoutTest, TileInputPermutesATileKeepingStepsInGroupsOf32) {
 
 TEST(W4LayoutErrorTest, MismatchedTensorsAreRefused) {
   const AwqWeight awq = testing::RandomAwq(128, 32, 32, 1);
-  const auto w = RepackAwq(awq, 128, 48);
+  ThreadPool pool;
+  const auto w = RepackAwq(awq, 128, 48, pool);
   ASSERT_FALSE(w.ok());
   EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
 }

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "engine/backend_factory.h"
+#include "engine/backends/backend_factory.h"
 #include "quantizer/job.h"
 #include "quantizer/publisher.h"
 #include "service/client/cli_status.h"

@@ -16,7 +16,7 @@ struct ModelReference {
 };
 
 // InvalidArgument naming the reference when the name is empty, holds a '/' (a path, not a name) or the
-// version is not a positive integer. The server validates names fully (engine/model_store.h).
+// version is not a positive integer. The server validates names fully (engine/io/model_store.h).
 absl::StatusOr<ModelReference> ParseModelReference(absl::string_view reference);
 
 }  // namespace nibble::client

@@ -11,11 +11,11 @@
 #include <iostream>
 #include <thread>
 
-#include "engine/backend_factory.h"
-#include "engine/generation.h"
-#include "engine/model_loader.h"
-#include "engine/tokenizer.h"
-#include "engine/utf8.h"
+#include "engine/backends/backend_factory.h"
+#include "engine/serving/generation.h"
+#include "engine/io/model_loader.h"
+#include "engine/tokenizer/load_tokenizer.h"
+#include "engine/base/utf8.h"
 #include "grpcpp/create_channel.h"
 #include "tests/e2e/server_test_support.h"
 

@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "engine/documents.h"
+#include "engine/base/file_io.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "tests/e2e/server_test_support.h"
@@ -35,8 +35,8 @@ class SecurityTest : public ::testing::Test {
 
   server::ServerOptions TlsOptions() {
     server::ServerOptions options = LoopbackOptions(store_.path());
-    options.tls_cert = cert_;
-    options.tls_key = key_;
+    options.tls.cert = cert_;
+    options.tls.key = key_;
     options.auth_token_file = (dir_.path() / "token").string();
     return options;
   }
@@ -97,7 +97,7 @@ TEST_F(SecurityTest, TlsWithTokenRefusesMissingOrWrongTokensAndAcceptsTheRightOn
 
 TEST_F(SecurityTest, MutualTlsNeedsAClientCertificate) {
   server::ServerOptions options = TlsOptions();
-  options.tls_client_ca = cert_;  // the self-signed certificate is its own CA
+  options.tls.client_ca = cert_;  // the self-signed certificate is its own CA
   auto server = StartServer(options);
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_NE(List(*TlsChannel(*server), kToken).error_code(), grpc::StatusCode::OK);
@@ -106,7 +106,7 @@ TEST_F(SecurityTest, MutualTlsNeedsAClientCertificate) {
 
 TEST_F(SecurityTest, BadSecurityOptionsAreRefusedNamingTheFlag) {
   server::ServerOptions options = LoopbackOptions(store_.path());
-  options.tls_cert = cert_;
+  options.tls.cert = cert_;
   auto refused = server::Server::Start(options);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("--tls-key"));

@@ -16,8 +16,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "engine/backend_factory.h"
-#include "engine/llama2c.h"
+#include "engine/backends/backend_factory.h"
+#include "engine/tools/llama2c.h"
 #include "grpcpp/completion_queue.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"

@@ -17,12 +17,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/generation_request.h"
+#include "engine/serving/generation_request.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "nibble/v1/inference.grpc.pb.h"
-#include "service/server/server.h"
-#include "service/server/server_options.h"
+#include "service/inference_server/server.h"
+#include "service/inference_server/server_options.h"
 #include "tests/support/shared_data.h"
 
 namespace nibble::e2e {

@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/generation.h"
-#include "engine/model.h"
-#include "engine/perplexity.h"
+#include "engine/serving/generation.h"
+#include "engine/runtime/model.h"
+#include "engine/tools/perplexity.h"
 
 namespace nibble::testing {
 

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/backend.h"
-#include "engine/host_model.h"
-#include "engine/tokenizer.h"
+#include "engine/runtime/backend.h"
+#include "engine/io/host_model.h"
+#include "engine/tokenizer/tokenizer.h"
 
 namespace nibble::testing {
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/host_model.h"
+#include "engine/io/host_model.h"
 
 namespace nibble::testing {
 

@@ -1,0 +1,46 @@
+// nibble.v1.Inference over gRPC's callback API. Handlers only translate: check the token, turn the proto
+// into engine types, call the model manager (and through it the serving engine), turn the result back.
+//
+// Threading: handlers run on gRPC's threads and never wait for the engine, except LoadModel, which returns
+// once the model is loaded (it blocks its gRPC thread meanwhile). The manager and token check must outlive
+// the service.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <random>
+#include <string>
+
+#include "nibble/v1/inference.grpc.pb.h"
+#include "service/inference_server/model_manager.h"
+#include "service/common/security.h"
+
+namespace nibble::server {
+
+class InferenceService : public v1::Inference::CallbackService {
+ public:
+  InferenceService(ModelManager& manager, const service::TokenCheck& token_check);
+
+  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(grpc::CallbackServerContext* context,
+                                                          const v1::GenerateRequest* request) override;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
+                                       v1::ListModelsResponse* response) override;
+  grpc::ServerUnaryReactor* LoadModel(grpc::CallbackServerContext* context, const v1::LoadModelRequest* request,
+                                      v1::LoadModelResponse* response) override;
+  grpc::ServerUnaryReactor* UnloadModel(grpc::CallbackServerContext* context, const v1::UnloadModelRequest* request,
+                                        v1::UnloadModelResponse* response) override;
+
+ private:
+  // The client's request_id (bounded, printable) or "req-<n>".
+  std::string RequestId(const v1::GenerateRequest& request);
+  uint64_t RandomSeed();
+
+  ModelManager& manager_;
+  const service::TokenCheck& token_check_;
+  std::atomic<uint64_t> next_request_ = 1;
+  std::mutex seed_mutex_;
+  std::mt19937_64 seeds_{std::random_device{}()};  // guarded by seed_mutex_
+};
+
+}  // namespace nibble::server

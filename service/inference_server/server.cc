@@ -1,0 +1,149 @@
+#include "service/inference_server/server.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/backends/backend_factory.h"
+#include "engine/serving/serving_engine.h"
+#include "engine/base/status_macros.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "prometheus/exposer.h"
+#include "service/inference_server/engine_gauges.h"
+#include "service/inference_server/inference_service.h"
+#include "service/inference_server/metrics.h"
+#include "service/inference_server/model_manager.h"
+#include "service/common/process_metrics.h"
+#include "service/common/security.h"
+#include "spdlog/spdlog.h"
+
+namespace nibble::server {
+namespace {
+
+std::chrono::milliseconds Milliseconds(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
+}
+
+absl::StatusOr<ModelManagerOptions> ManagerOptions(const ServerOptions& options) {
+  ModelManagerOptions manager;
+  manager.model.max_seqs = options.max_seqs;
+  manager.model.kv_blocks = options.kv_blocks;
+  manager.scheduler.max_waiting = options.max_queue;
+  manager.scheduler.queue_timeout = Milliseconds(options.queue_timeout_seconds);
+  for (const std::string& pin : options.pins) {
+    NIBBLE_ASSIGN_OR_RETURN(auto parsed, ParsePin(pin));
+    manager.pins[parsed.first] = parsed.second;
+  }
+  return manager;
+}
+
+// Members are declared in the order they are built; they are destroyed in reverse, so the gRPC server and
+// the metrics endpoint stop before what they read from.
+class ServerImpl : public Server {
+ public:
+  ServerImpl(service::TokenCheck token_check, std::unique_ptr<Backend> backend) : token_check_(std::move(token_check)) {
+    ServingEngineOptions engine_options;
+    engine_options.observer = metrics_;
+    engine_ = std::make_unique<ServingEngine>(std::move(backend), engine_options);
+    engine_gauges_ = MakeEngineGauges(*engine_);
+  }
+
+  ~ServerImpl() override {
+    if (manager_) manager_->StopWatching();
+    if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now());
+    if (engine_) engine_->Shutdown();
+  }
+
+  absl::Status Init(const ServerOptions& options, ModelManagerOptions manager_options,
+                    std::shared_ptr<grpc::ServerCredentials> credentials) {
+    manager_ = std::make_unique<ModelManager>(ModelStore(options.store), *engine_, std::move(manager_options),
+                                              [this](const std::string& model, bool serving) {
+                                                SetHealth(model, serving);
+                                              });
+    service_ = std::make_unique<InferenceService>(*manager_, token_check_);
+
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(options.listen, credentials, &port_);
+    builder.RegisterService(service_.get());
+    grpc_server_ = builder.BuildAndStart();
+    if (grpc_server_ == nullptr || port_ == 0) {
+      return absl::UnavailableError(absl::StrCat("--listen ", options.listen, ": cannot listen there"));
+    }
+    health_ = grpc_server_->GetHealthCheckService();
+    health_->SetServingStatus("", false);
+    spdlog::info("gRPC listening on {} (port {}), {}", options.listen, port_,
+                 options.tls.mode());
+
+    const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+    try {
+      exposer_ = std::make_unique<prometheus::Exposer>(absl::StrCat(host, ":", options.metrics_port));
+    } catch (const std::exception& error) {
+      return absl::UnavailableError(absl::StrCat("--metrics-port ", options.metrics_port, ": ", error.what()));
+    }
+    exposer_->RegisterCollectable(metrics_->registry());
+    exposer_->RegisterCollectable(engine_gauges_);
+    exposer_->RegisterCollectable(process_metrics_);
+    metrics_port_ = exposer_->GetListeningPorts().at(0);
+    spdlog::info("metrics on http://{}:{}/metrics", host, metrics_port_);
+
+    manager_->Refresh();
+    health_->SetServingStatus("", true);
+    manager_->StartWatching(Milliseconds(options.poll_interval_seconds));
+    return absl::OkStatus();
+  }
+
+  int port() const override { return port_; }
+  int metrics_port() const override { return metrics_port_; }
+
+  void Drain(std::chrono::milliseconds timeout) override {
+    health_->Shutdown();  // every service NOT_SERVING, and it stays so
+    manager_->StopWatching();
+    // Logged once health says NOT_SERVING (watchers such as the e2e tests act on this line); the engine
+    // refuses new requests from the Drain call right after it.
+    spdlog::info("draining: health NOT_SERVING, new requests refused, streams get {} ms to finish", timeout.count());
+    engine_->Drain(std::chrono::steady_clock::now() + timeout);
+    // Every stream has its final event now; give them a moment to write it and finish.
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    spdlog::info("drained");
+  }
+
+ private:
+  void SetHealth(const std::string& model, bool serving) {
+    if (health_ != nullptr) health_->SetServingStatus(model, serving);
+  }
+
+  const service::TokenCheck token_check_;
+  const std::shared_ptr<ServerMetrics> metrics_ = std::make_shared<ServerMetrics>();
+  std::unique_ptr<ServingEngine> engine_;
+  std::shared_ptr<prometheus::Collectable> engine_gauges_;
+  const std::shared_ptr<prometheus::Collectable> process_metrics_ = service::MakeProcessMetrics();
+  std::unique_ptr<ModelManager> manager_;
+  std::unique_ptr<InferenceService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  grpc::HealthCheckServiceInterface* health_ = nullptr;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = 0;
+  int metrics_port_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+  NIBBLE_RETURN_IF_ERROR(ValidateServerOptions(options));
+  NIBBLE_ASSIGN_OR_RETURN(ModelManagerOptions manager_options, ManagerOptions(options));
+  NIBBLE_ASSIGN_OR_RETURN(service::TokenCheck token_check, service::TokenCheck::FromFile("--auth-token-file", options.auth_token_file));
+  NIBBLE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, service::MakeServerCredentials(options.tls));
+  NIBBLE_ASSIGN_OR_RETURN(BackendKind kind, ParseBackendKind(options.backend));
+  NIBBLE_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, MakeBackend(kind));
+  spdlog::info("backend {}, store {}", backend->name(), options.store);
+  auto server = std::make_unique<ServerImpl>(std::move(token_check), std::move(backend));
+  NIBBLE_RETURN_IF_ERROR(server->Init(options, std::move(manager_options), std::move(credentials)));
+  return server;
+}
+
+}  // namespace nibble::server

@@ -1,0 +1,142 @@
+// Whole models on the CUDA backend against the CPU backend: logits of synthetic dense and AWQ models step by
+// step (prefill, then decode steps, the later ones replayed from captured CUDA graphs), and stories260K's
+// perplexity on ../shared/data/tinystories-dev-50.txt within 0.5% of the CPU's, with both greedy texts
+// printed. Skips without a GPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "engine/cpu/cpu_backend.h"
+#include "engine/cuda/cuda_backend.h"
+#include "engine/base/file_io.h"
+#include "engine/tools/documents.h"
+#include "engine/serving/generation.h"
+#include "engine/tools/llama2c.h"
+#include "engine/tools/perplexity.h"
+#include "engine/tokenizer/sentencepiece_tokenizer.h"
+#include "engine/tools/synth.h"
+#include "tests/support/model_checks.h"
+#include "tests/support/shared_data.h"
+
+namespace nibble {
+namespace {
+
+double RelativeError(const std::vector<float>& got, const std::vector<float>& want) {
+  double diff = 0.0, norm = 0.0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (!std::isfinite(got[i])) return INFINITY;
+    diff += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+    norm += double(want[i]) * want[i];
+  }
+  return std::sqrt(diff / norm);
+}
+
+class ModelParityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA GPU visible: skipping GPU model parity tests";
+    auto cuda = MakeCudaBackend(0);
+    ASSERT_TRUE(cuda.ok()) << cuda.status();
+    cuda_ = std::move(*cuda);
+  }
+
+  std::vector<float> Logits(Model& model, const StepBatch& step) {
+    auto logits = model.Forward(step);
+    EXPECT_TRUE(logits.ok()) << logits.status();
+    std::vector<float> values(static_cast<size_t>(logits->numel()));
+    EXPECT_TRUE(model.backend().CopyToHost(*logits, values.data()).ok());
+    return values;
+  }
+
+  // Two sequences: prefill (all logits), then `decode_steps` steps of one token each (greedy from the CPU's
+  // logits, fed to both backends), comparing logits at every step.
+  void CheckModel(const HostModel& host, int decode_steps) {
+    ModelOptions options;
+    options.max_step_tokens = 256;
+    options.max_seqs = 4;
+    options.max_context = 256;
+    auto cpu_model = Model::Create(*cpu_, host, options);
+    auto cuda_model = Model::Create(*cuda_, host, options);
+    ASSERT_TRUE(cpu_model.ok() && cuda_model.ok());
+    const int64_t vocab = host.config.vocab_size;
+    std::vector<std::vector<int32_t>> prompts = {{1, 17, 200, 33, 5, 90, 401, 12, 77}, {1, 300, 4}};
+    std::vector<KvSequence> cpu_seqs, cuda_seqs;
+    StepBatch prefill;
+    for (auto& prompt : prompts) {
+      cpu_seqs.emplace_back((*cpu_model)->kv_pool());
+      cuda_seqs.emplace_back((*cuda_model)->kv_pool());
+      ASSERT_TRUE(cpu_seqs.back().Reserve(prompt.size() + decode_steps).ok());
+      ASSERT_TRUE(cuda_seqs.back().Reserve(prompt.size() + decode_steps).ok());
+    }
+    auto step_for = [&](std::vector<KvSequence>& seqs, const std::vector<std::vector<int32_t>>& tokens,
+                        const std::vector<int32_t>& positions, StepBatch::Logits logits) {
+      StepBatch step;
+      for (size_t s = 0; s < tokens.size(); ++s) step.AddSequence(tokens[s], positions[s], seqs[s].blocks(), logits);
+      return step;
+    };
+    std::vector<int32_t> positions = {0, 0};
+    const std::vector<float> want = Logits(**cpu_model, step_for(cpu_seqs, prompts, positions, StepBatch::Logits::kAll));
+    const std::vector<float> got = Logits(**cuda_model, step_for(cuda_seqs, prompts, positions, StepBatch::Logits::kAll));
+    EXPECT_LT(RelativeError(got, want), 1e-2) << "prefill";
+    std::vector<std::vector<int32_t>> next = {{prompts[0].back()}, {prompts[1].back()}};
+    positions = {static_cast<int32_t>(prompts[0].size()), static_cast<int32_t>(prompts[1].size())};
+    std::vector<float> last_want(want.end() - 2 * vocab, want.end());
+    // The last prefill rows of each sequence: rows 8 and 11.
+    std::copy(want.begin() + 8 * vocab, want.begin() + 9 * vocab, last_want.begin());
+    std::copy(want.begin() + 11 * vocab, want.begin() + 12 * vocab, last_want.begin() + vocab);
+    for (int i = 0; i < decode_steps; ++i) {
+      for (int s = 0; s < 2; ++s) {
+        const auto row = last_want.begin() + s * vocab;
+        next[s] = {static_cast<int32_t>(std::max_element(row, row + vocab) - row)};
+      }
+      last_want = Logits(**cpu_model, step_for(cpu_seqs, next, positions, StepBatch::Logits::kLast));
+      const std::vector<float> decoded = Logits(**cuda_model, step_for(cuda_seqs, next, positions, StepBatch::Logits::kLast));
+      EXPECT_LT(RelativeError(decoded, last_want), 1e-2) << "decode step " << i << (i >= 2 ? " (replayed graph)" : "");
+      for (int32_t& p : positions) ++p;
+    }
+  }
+
+  std::unique_ptr<Backend> cpu_ = MakeCpuBackend();
+  std::unique_ptr<Backend> cuda_;
+};
+
+TEST_F(ModelParityTest, SyntheticDenseModel) {
+  auto host = SynthesizeModel("tiny", 3);
+  ASSERT_TRUE(host.ok()) << host.status();
+  CheckModel(*host, 6);
+}
+
+TEST_F(ModelParityTest, SyntheticAwqModels) {
+  for (int group : {32, 64}) {
+    auto host = SynthesizeQuantizedModel("tiny", 4, group);
+    ASSERT_TRUE(host.ok()) << host.status();
+    CheckModel(*host, 6);
+  }
+}
+
+TEST_F(ModelParityTest, Stories260kPerplexityAndGreedyText) {
+  NIBBLE_REQUIRE_SHARED(checkpoint, "models/stories260K/stories260K.bin");
+  NIBBLE_REQUIRE_SHARED(tokenizer_file, "models/stories260K/tok512.model");
+  NIBBLE_REQUIRE_SHARED(text_file, "data/tinystories-dev-50.txt");
+  auto host = ReadLlama2c(checkpoint);
+  auto tokenizer = LoadSentencePieceTokenizer(tokenizer_file);
+  ASSERT_TRUE(host.ok() && tokenizer.ok());
+  const auto corpus = ReadTextFile(text_file);
+  ASSERT_TRUE(corpus.ok());
+  const auto tokenized = TokenizeDocuments(**tokenizer, SplitDocuments(*corpus, "<|endoftext|>"));
+  ASSERT_TRUE(tokenized.ok());
+  const std::vector<std::vector<int32_t>>& documents = *tokenized;
+  const testing::PerplexityAndGreedy cpu = testing::MeasurePerplexityAndGreedy(*cpu_, *host, **tokenizer, documents);
+  const testing::PerplexityAndGreedy cuda = testing::MeasurePerplexityAndGreedy(*cuda_, *host, **tokenizer, documents);
+  EXPECT_EQ(cpu.predicted_tokens, 21725);
+  EXPECT_EQ(cuda.predicted_tokens, 21725);
+  std::cout << "stories260K perplexity: cpu " << cpu.perplexity << ", cuda " << cuda.perplexity << "\n"
+            << "greedy (cpu):  " << cpu.greedy << "\ngreedy (cuda): " << cuda.greedy << "\n";
+  EXPECT_NEAR(cuda.perplexity, cpu.perplexity, cpu.perplexity * 0.005);
+}
+
+}  // namespace
+}  // namespace nibble
