@@ -33,8 +33,10 @@ int Main(int argc, char** argv) {
   std::filesystem::path shared = std::getenv("NIBBLE_SHARED") ? std::getenv("NIBBLE_SHARED") : "../shared";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--formulas") formulas = argv[i + 1];
-    else if (flag == "--shared") shared = argv[i + 1];
+    if (flag == "--formulas")
+      formulas = argv[i + 1];
+    else if (flag == "--shared")
+      shared = argv[i + 1];
     else {
       std::fprintf(stderr, "usage: awq_quality_bench [--formulas both|all] [--shared DIR]\n");
       return 2;

@@ -33,8 +33,8 @@ CopyBandwidth MeasureCopyBandwidth(cudaStream_t stream) {
     cudaMemcpyAsync(i % 2 ? a : b, i % 2 ? b : a, bytes, cudaMemcpyDeviceToDevice, stream);
   });
   const double kernel_ms = MedianMillisPerCall(stream, 4, 9, [&](int i) {
-    copy_kernel<<<blocks, 512, 0, stream>>>(static_cast<const uint4*>(i % 2 ? b : a), static_cast<uint4*>(i % 2 ? a : b),
-                                            bytes / sizeof(uint4));
+    copy_kernel<<<blocks, 512, 0, stream>>>(static_cast<const uint4*>(i % 2 ? b : a),
+                                            static_cast<uint4*>(i % 2 ? a : b), bytes / sizeof(uint4));
   });
   result.memcpy_gbs = 2.0 * bytes / (memcpy_ms * 1e6);
   result.kernel_gbs = 2.0 * bytes / (kernel_ms * 1e6);

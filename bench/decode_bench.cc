@@ -67,7 +67,8 @@ Options Parse(int argc, char** argv) {
 // Random prompt tokens (ids 3.., away from the special tokens).
 std::vector<int32_t> Prompt(int length, int64_t vocab, uint32_t seed) {
   std::vector<int32_t> tokens(static_cast<size_t>(length));
-  for (int i = 0; i < length; ++i) tokens[i] = static_cast<int32_t>(3 + (seed * 2654435761u + i * 40503u) % (vocab - 3));
+  for (int i = 0; i < length; ++i)
+    tokens[i] = static_cast<int32_t>(3 + (seed * 2654435761u + i * 40503u) % (vocab - 3));
   return tokens;
 }
 
@@ -115,20 +116,22 @@ int Main(int argc, char** argv) {
   }
   std::sort(prefill_ms.begin(), prefill_ms.end());
 
-  std::printf("model: %s (synthetic, AWQ w4 g%d), %ld layers, hidden %ld, vocab %ld; device: %s\n", options.preset.c_str(),
-              options.group, static_cast<long>(config.num_layers), static_cast<long>(config.hidden_size),
-              static_cast<long>(config.vocab_size), backend.name().c_str());
-  std::printf("copy bandwidth (read + write): %.0f GB/s; synthesize %.1f s, load %.1f s\n", copy.best_gbs, synth_seconds,
-              load_seconds);
-  std::printf("GPU memory: weights %.3f GB (%zu bytes), KV cache %.3f GB for %d x %d tokens, all allocations %.3f GB\n\n",
-              model.weight_bytes() / 1e9, model.weight_bytes(), model.kv_cache().bytes() / 1e9, max_batch,
-              model_options.max_context, (memory_after - memory_before) / 1e9);
+  std::printf("model: %s (synthetic, AWQ w4 g%d), %ld layers, hidden %ld, vocab %ld; device: %s\n",
+              options.preset.c_str(), options.group, static_cast<long>(config.num_layers),
+              static_cast<long>(config.hidden_size), static_cast<long>(config.vocab_size), backend.name().c_str());
+  std::printf("copy bandwidth (read + write): %.0f GB/s; synthesize %.1f s, load %.1f s\n", copy.best_gbs,
+              synth_seconds, load_seconds);
+  std::printf(
+      "GPU memory: weights %.3f GB (%zu bytes), KV cache %.3f GB for %d x %d tokens, all allocations %.3f GB\n\n",
+      model.weight_bytes() / 1e9, model.weight_bytes(), model.kv_cache().bytes() / 1e9, max_batch,
+      model_options.max_context, (memory_after - memory_before) / 1e9);
   std::printf("| prefill %d tokens | median ms |\n|---|---|\n| batch 1 | %.2f |\n\n", options.prompt,
               prefill_ms[prefill_ms.size() / 2]);
 
-  std::printf("| decode after %d-token prompts | batch | tokens/s (all sequences) | ms per step | floor tokens/s | "
-              "of floor |\n|---|---|---|---|---|---|\n",
-              options.prompt);
+  std::printf(
+      "| decode after %d-token prompts | batch | tokens/s (all sequences) | ms per step | floor tokens/s | "
+      "of floor |\n|---|---|---|---|---|---|\n",
+      options.prompt);
   const SamplingParams greedy{.temperature = 0.0f};
   const size_t kv_bytes_per_token = KvCache::BytesPerBlock(config, config.num_layers, 1, DType::kF16);
   for (int batch : options.batches) {

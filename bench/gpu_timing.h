@@ -21,7 +21,8 @@ inline void CheckCuda(cudaError_t error, const char* what) {
 
 // Median milliseconds of one call of `enqueue(i)` for i = 0..calls-1 (each call may use its own buffers),
 // measured over `replays` replays of a graph holding all the calls.
-inline double MedianMillisPerCall(cudaStream_t stream, int calls, int replays, const std::function<void(int)>& enqueue) {
+inline double MedianMillisPerCall(cudaStream_t stream, int calls, int replays,
+                                  const std::function<void(int)>& enqueue) {
   cudaGraph_t graph;
   cudaGraphExec_t exec;
   CheckCuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");

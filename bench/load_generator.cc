@@ -117,9 +117,8 @@ std::string LatencyRow(absl::string_view name, const std::vector<double>& second
 // "length 60, stop 4" / "RESOURCE_EXHAUSTED 3", or `none`.
 std::string Counts(const std::map<std::string, int64_t>& counts, absl::string_view none) {
   if (counts.empty()) return std::string(none);
-  return absl::StrJoin(counts, ", ", [](std::string* out, const auto& entry) {
-    absl::StrAppend(out, entry.first, " ", entry.second);
-  });
+  return absl::StrJoin(
+      counts, ", ", [](std::string* out, const auto& entry) { absl::StrAppend(out, entry.first, " ", entry.second); });
 }
 
 }  // namespace
@@ -157,16 +156,17 @@ std::string FormatReport(const LoadReport& report, const LoadOptions& options, c
   const std::string prompt = options.prompt.empty() ? absl::StrCat(options.prompt_tokens, " tokens")
                                                     : absl::StrCat("text of ", options.prompt.size(), " bytes");
   const double seconds = std::max(report.wall_seconds, 1e-9);
-  std::string out = absl::StrFormat(
-      "nibble-load: %s on %s, %d concurrent, prompt %s, output %d tokens%s\n", options.model, server,
-      options.concurrency, prompt, options.max_tokens, options.ignore_eos ? "" : " at most");
+  std::string out =
+      absl::StrFormat("nibble-load: %s on %s, %d concurrent, prompt %s, output %d tokens%s\n", options.model, server,
+                      options.concurrency, prompt, options.max_tokens, options.ignore_eos ? "" : " at most");
   absl::StrAppendFormat(&out, "%-16s %d completed, %d failed, of %d in %.2f s\n", "requests", report.completed,
                         report.requests - report.completed, report.requests, report.wall_seconds);
   absl::StrAppendFormat(&out, "%-16s %.1f output tokens/s, %.1f prompt tokens/s, %.2f requests/s\n", "throughput",
                         report.output_tokens / seconds, report.prompt_tokens / seconds, report.completed / seconds);
   absl::StrAppendFormat(&out, "%-16s %s\n", "finish reasons", Counts(report.finish_reasons, "none"));
   absl::StrAppendFormat(&out, "%-16s %s\n", "errors", Counts(report.errors, "none"));
-  for (const auto& [code, message] : report.error_sample) absl::StrAppendFormat(&out, "%-16s %s: %s\n", "", code, message);
+  for (const auto& [code, message] : report.error_sample)
+    absl::StrAppendFormat(&out, "%-16s %s: %s\n", "", code, message);
   absl::StrAppendFormat(&out, "%-16s %10s %10s %10s %10s %10s\n", "latency (ms)", "mean", "p50", "p90", "p99", "max");
   out += LatencyRow("TTFT", report.ttft_seconds);
   out += LatencyRow("inter-token", report.inter_token_seconds);

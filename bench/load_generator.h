@@ -17,17 +17,17 @@
 namespace nibble::bench {
 
 struct LoadOptions {
-  std::string model;          // NAME or NAME:VERSION on the server (required)
-  int32_t concurrency = 8;    // streams in flight at once (> 0)
-  int32_t requests = 64;      // requests in all (> 0)
+  std::string model;        // NAME or NAME:VERSION on the server (required)
+  int32_t concurrency = 8;  // streams in flight at once (> 0)
+  int32_t requests = 64;    // requests in all (> 0)
   // The prompt: this text (the server tokenizes it) or, when empty, prompt_tokens token ids taken from
   // [3, 259) (the byte tokens of Llama's SentencePiece vocabularies: valid in any vocabulary of 259 or more).
   std::string prompt;
   int32_t prompt_tokens = 128;
-  int32_t max_tokens = 128;   // output length (> 0)
-  bool ignore_eos = true;     // generate exactly max_tokens (EOS does not end a request)
-  float temperature = 0.0f;   // 0: greedy
-  uint64_t seed = 1;          // request i samples with seed + i
+  int32_t max_tokens = 128;  // output length (> 0)
+  bool ignore_eos = true;    // generate exactly max_tokens (EOS does not end a request)
+  float temperature = 0.0f;  // 0: greedy
+  uint64_t seed = 1;         // request i samples with seed + i
 };
 
 // What the requests did. Latencies are in seconds, one entry per request (TTFT, e2e) or per token (ITL).

@@ -77,15 +77,18 @@ int Main(int argc, char** argv) {
 
   const CopyBandwidth copy = MeasureCopyBandwidth(stream);
   const double copy_gbs = copy.best_gbs;
-  std::printf("device: %s, %d SMs, L2 %d MB; copy bandwidth (read + write) %.0f GB/s (cudaMemcpy %.0f, copy kernel "
-              "%.0f); group size %d\n\n",
-              properties.name, properties.multiProcessorCount, properties.l2CacheSize >> 20, copy_gbs, copy.memcpy_gbs,
-              copy.kernel_gbs, group);
+  std::printf(
+      "device: %s, %d SMs, L2 %d MB; copy bandwidth (read + write) %.0f GB/s (cudaMemcpy %.0f, copy kernel "
+      "%.0f); group size %d\n\n",
+      properties.name, properties.multiProcessorCount, properties.l2CacheSize >> 20, copy_gbs, copy.memcpy_gbs,
+      copy.kernel_gbs, group);
   std::printf("| shape (K -> N) | M | W4A16 us | GB/s | %% of copy BW | cuBLAS fp16 us | speedup |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
 
-  const Shape shapes[] = {{"qkv 4096->12288", 4096, 12288}, {"o 4096->4096", 4096, 4096},
-                          {"up 4096->11008", 4096, 11008},    {"gate_up 4096->22016", 4096, 22016},
+  const Shape shapes[] = {{"qkv 4096->12288", 4096, 12288},
+                          {"o 4096->4096", 4096, 4096},
+                          {"up 4096->11008", 4096, 11008},
+                          {"gate_up 4096->22016", 4096, 22016},
                           {"down 11008->4096", 11008, 4096}};
   for (const Shape& shape : shapes) {
     if (!only.empty() && std::string(shape.name).rfind(only, 0) != 0) continue;
@@ -100,17 +103,25 @@ int Main(int argc, char** argv) {
       FillRandom(codes, 1 + c);
       FillRandom(zeros, 100 + c);
       std::vector<uint16_t> scales(groups * shape.n);
-      for (size_t i = 0; i < scales.size(); ++i) scales[i] = static_cast<uint16_t>(0x1C00 + (i * 2654435761u >> 22) % 0x400);
-      weights[c] = {DeviceCopyOf(codes), reinterpret_cast<const half*>(DeviceCopyOf(scales)), DeviceCopyOf(zeros),
-                    shape.n, shape.k, group, true};
-      allocations.insert(allocations.end(), {const_cast<uint32_t*>(weights[c].codes),
-                                             const_cast<half*>(weights[c].scales), const_cast<uint32_t*>(weights[c].zeros)});
+      for (size_t i = 0; i < scales.size(); ++i)
+        scales[i] = static_cast<uint16_t>(0x1C00 + (i * 2654435761u >> 22) % 0x400);
+      weights[c] = {DeviceCopyOf(codes),
+                    reinterpret_cast<const half*>(DeviceCopyOf(scales)),
+                    DeviceCopyOf(zeros),
+                    shape.n,
+                    shape.k,
+                    group,
+                    true};
+      allocations.insert(allocations.end(),
+                         {const_cast<uint32_t*>(weights[c].codes), const_cast<half*>(weights[c].scales),
+                          const_cast<uint32_t*>(weights[c].zeros)});
     }
     const int dense_copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / (shape.n * shape.k * 2) + 1));
     std::vector<half*> dense(dense_copies);
     for (int c = 0; c < dense_copies; ++c) {
       std::vector<uint16_t> values(shape.n * shape.k);
-      for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<uint16_t>(0x2000 + (i * 2654435761u >> 20) % 0x800);
+      for (size_t i = 0; i < values.size(); ++i)
+        values[i] = static_cast<uint16_t>(0x2000 + (i * 2654435761u >> 20) % 0x800);
       dense[c] = reinterpret_cast<half*>(DeviceCopyOf(values));
     }
     std::vector<uint16_t> x_host(32 * shape.k);

@@ -5,13 +5,13 @@
 
 #include <iostream>
 
+#include "engine/base/file_io.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cuda/cuda_backend.h"
-#include "engine/base/file_io.h"
+#include "engine/io/model_loader.h"
 #include "engine/tokenizer/load_tokenizer.h"
 #include "engine/tools/documents.h"
 #include "engine/tools/llama2c.h"
-#include "engine/io/model_loader.h"
 #include "quantizer/job.h"
 #include "tests/support/model_checks.h"
 #include "tests/support/shared_data.h"
@@ -47,7 +47,8 @@ TEST(AwqGpuParityTest, Stories260kAwqArtifactMatchesTheCpu) {
   ASSERT_TRUE(documents.ok());
   auto cuda = MakeCudaBackend(0);
   ASSERT_TRUE(cuda.ok()) << cuda.status();
-  const testing::PerplexityAndGreedy on_cpu = testing::MeasurePerplexityAndGreedy(*cpu, *artifact, **tokenizer, *documents);
+  const testing::PerplexityAndGreedy on_cpu =
+      testing::MeasurePerplexityAndGreedy(*cpu, *artifact, **tokenizer, *documents);
   const testing::PerplexityAndGreedy on_cuda =
       testing::MeasurePerplexityAndGreedy(**cuda, *artifact, **tokenizer, *documents);
   std::cout << "stories260K AWQ w4 g32 perplexity: cpu " << on_cpu.perplexity << ", cuda " << on_cuda.perplexity

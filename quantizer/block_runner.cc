@@ -33,18 +33,20 @@ BlockRunner::BlockRunner(Backend& backend, const ModelConfig& config, int32_t nu
       uploader_(std::move(uploader)),
       rope_inv_freq_(std::move(rope_inv_freq)),
       placeholder_tokens_(static_cast<size_t>(seqlen), 0) {
-  for (int32_t s = 0; s < seqs_per_step_; ++s) block_tables_.push_back(*cache_.pool()->Allocate(cache_.pool()->BlocksFor(seqlen)));
+  for (int32_t s = 0; s < seqs_per_step_; ++s)
+    block_tables_.push_back(*cache_.pool()->Allocate(cache_.pool()->BlocksFor(seqlen)));
 }
 
 absl::StatusOr<BlockRunner> BlockRunner::Create(Backend& backend, const ModelConfig& config, int32_t num_sequences,
                                                 int32_t seqlen, int32_t max_step_tokens) {
   if (backend.activation_dtype() != DType::kF32) {
     return absl::UnimplementedError(absl::StrCat("calibration runs on a backend with fp32 activations; ",
-                                                 backend.name(), " computes in ", DTypeName(backend.activation_dtype())));
+                                                 backend.name(), " computes in ",
+                                                 DTypeName(backend.activation_dtype())));
   }
   if (num_sequences < 1 || seqlen < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("calibration needs at least one sequence (", num_sequences,
-                                                   " sequences of ", seqlen, " tokens)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("calibration needs at least one sequence (", num_sequences, " sequences of ", seqlen, " tokens)"));
   }
   const int32_t seqs_per_step = std::clamp(max_step_tokens / seqlen, 1, num_sequences);
   const int32_t step_tokens = seqs_per_step * seqlen;
@@ -60,8 +62,9 @@ absl::StatusOr<BlockRunner> BlockRunner::Create(Backend& backend, const ModelCon
   NIBBLE_ASSIGN_OR_RETURN(BatchUploader uploader, BatchUploader::Create(backend, limits));
   const std::vector<float> inv_freq = RopeInverseFrequencies(config);
   NIBBLE_ASSIGN_OR_RETURN(
-      DeviceTensor rope, backend.UploadTensor(HostTensor::FromFloats(inv_freq, Shape{static_cast<int64_t>(inv_freq.size())}),
-                                              DType::kF32));
+      DeviceTensor rope,
+      backend.UploadTensor(HostTensor::FromFloats(inv_freq, Shape{static_cast<int64_t>(inv_freq.size())}),
+                           DType::kF32));
   return BlockRunner(backend, config, num_sequences, seqlen, seqs_per_step, std::move(workspace), std::move(cache),
                      std::move(uploader), std::move(rope));
 }
@@ -82,14 +85,16 @@ absl::Status BlockRunner::ForEachStep(const std::function<absl::Status(int64_t, 
 absl::StatusOr<std::vector<float>> BlockRunner::Embed(const HostTensor& embedding,
                                                       const std::vector<std::vector<int32_t>>& tokens) {
   if (static_cast<int32_t>(tokens.size()) != num_sequences_) {
-    return absl::InvalidArgumentError(absl::StrCat("calibration: ", tokens.size(), " sequences, expected ", num_sequences_));
+    return absl::InvalidArgumentError(
+        absl::StrCat("calibration: ", tokens.size(), " sequences, expected ", num_sequences_));
   }
   NIBBLE_ASSIGN_OR_RETURN(DeviceTensor table, backend_->UploadTensor(embedding, DType::kF32));
   std::vector<float> hidden(static_cast<size_t>(num_tokens() * config_.hidden_size));
   std::vector<int32_t> ids;
   for (const auto& sequence : tokens) {
     if (static_cast<int32_t>(sequence.size()) != seqlen_) {
-      return absl::InvalidArgumentError(absl::StrCat("calibration: a sequence of ", sequence.size(), " tokens, expected ", seqlen_));
+      return absl::InvalidArgumentError(
+          absl::StrCat("calibration: a sequence of ", sequence.size(), " tokens, expected ", seqlen_));
     }
     ids.insert(ids.end(), sequence.begin(), sequence.end());
   }
@@ -106,7 +111,8 @@ absl::StatusOr<BlockCapture> BlockRunner::Run(const LayerWeights& layer, std::ve
   BlockCapture capture;
   const int64_t d = config_.hidden_size;
   const int64_t widths[6] = {d, config_.q_size(), d, d, config_.intermediate_size, d};
-  for (size_t p = 0; p < capture.points.size(); ++p) capture.points[p].resize(static_cast<size_t>(num_tokens() * widths[p]));
+  for (size_t p = 0; p < capture.points.size(); ++p)
+    capture.points[p].resize(static_cast<size_t>(num_tokens() * widths[p]));
   NIBBLE_RETURN_IF_ERROR(ForEachStep([&](int64_t first_row, int32_t rows, const DeviceBatch& batch) -> absl::Status {
     const Tensor residual = workspace_.hidden(rows);  // [T, D]
     NIBBLE_RETURN_IF_ERROR(Upload(*backend_, hidden, first_row, residual));
@@ -155,7 +161,7 @@ absl::StatusOr<std::vector<float>> BlockRunner::LinearToHidden(const LinearWeigh
   std::vector<float> out(static_cast<size_t>(num_tokens() * config_.hidden_size));
   NIBBLE_RETURN_IF_ERROR(ForEachStep([&](int64_t first_row, int32_t rows, const DeviceBatch&) -> absl::Status {
     const Tensor input = from_attention ? workspace_.attention(rows) : workspace_.act(rows);  // [T, in]
-    const Tensor output = workspace_.delta(rows);                                              // [T, D]
+    const Tensor output = workspace_.delta(rows);                                             // [T, D]
     NIBBLE_RETURN_IF_ERROR(Upload(*backend_, x, first_row, input));
     NIBBLE_RETURN_IF_ERROR(backend_->Linear(linear, input, output));
     return Download(*backend_, output, out, first_row);

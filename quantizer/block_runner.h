@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/io/model_config.h"
 #include "engine/runtime/backend.h"
 #include "engine/runtime/batch.h"
 #include "engine/runtime/forward.h"
 #include "engine/runtime/kv_cache.h"
-#include "engine/io/model_config.h"
 #include "engine/runtime/model_weights.h"
 #include "engine/runtime/workspace.h"
 
@@ -39,7 +39,8 @@ class BlockRunner {
   int64_t num_tokens() const { return static_cast<int64_t>(num_sequences_) * seqlen_; }
 
   // The embeddings of the calibration tokens ([N][T] ids): fp32 [N * T, D], decoder block 0's input.
-  absl::StatusOr<std::vector<float>> Embed(const HostTensor& embedding, const std::vector<std::vector<int32_t>>& tokens);
+  absl::StatusOr<std::vector<float>> Embed(const HostTensor& embedding,
+                                           const std::vector<std::vector<int32_t>>& tokens);
   // Runs the block on `hidden` [N * T, D] in place (leaving its output, the next block's input) and returns
   // what it saw.
   absl::StatusOr<BlockCapture> Run(const LayerWeights& layer, std::vector<float>& hidden);
@@ -52,9 +53,8 @@ class BlockRunner {
                                                     int64_t in_features);
 
  private:
-  BlockRunner(Backend& backend, const ModelConfig& config, int32_t num_sequences, int32_t seqlen,
-              int32_t seqs_per_step, Workspace workspace, KvCache cache, BatchUploader uploader,
-              DeviceTensor rope_inv_freq);
+  BlockRunner(Backend& backend, const ModelConfig& config, int32_t num_sequences, int32_t seqlen, int32_t seqs_per_step,
+              Workspace workspace, KvCache cache, BatchUploader uploader, DeviceTensor rope_inv_freq);
   // Calls body(first_row, rows, device batch) for each step of up to seqs_per_step_ sequences.
   absl::Status ForEachStep(const std::function<absl::Status(int64_t, int32_t, const DeviceBatch&)>& body);
 

@@ -15,19 +15,19 @@
 namespace nibble {
 
 struct CalibrationOptions {
-  std::string separator;            // split the text on this string; "" = one document (ignored for JSONL)
-  bool jsonl = false;               // one document per line's "text" field (default: by the file's .jsonl suffix)
-  int32_t n_samples = 128;          // kept documents to use
-  int32_t seqlen = 512;             // tokens per calibration block
+  std::string separator;              // split the text on this string; "" = one document (ignored for JSONL)
+  bool jsonl = false;                 // one document per line's "text" field (default: by the file's .jsonl suffix)
+  int32_t n_samples = 128;            // kept documents to use
+  int32_t seqlen = 512;               // tokens per calibration block
   int32_t max_document_tokens = 512;  // longer documents (BOS included) are skipped
 };
 
 struct CalibrationSet {
   std::vector<std::vector<int32_t>> blocks;  // [n_blocks][seqlen]
-  int64_t documents = 0;       // documents in the source
-  int64_t documents_used = 0;  // kept and used (at most n_samples)
-  int64_t tokens_used = 0;     // tokens of the used documents, before cutting into blocks
-  std::string source_sha256;   // of the calibration file
+  int64_t documents = 0;                     // documents in the source
+  int64_t documents_used = 0;                // kept and used (at most n_samples)
+  int64_t tokens_used = 0;                   // tokens of the used documents, before cutting into blocks
+  std::string source_sha256;                 // of the calibration file
 };
 
 // Reads and tokenizes `path`. InvalidArgument naming the file when it yields no block (too little text, or

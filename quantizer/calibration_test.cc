@@ -11,7 +11,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::unique_ptr<Tokenizer> StoriesTokenizer(const std::filesystem::path& tokenizer_model, const testing::TempDir& temp) {
+std::unique_ptr<Tokenizer> StoriesTokenizer(const std::filesystem::path& tokenizer_model,
+                                            const testing::TempDir& temp) {
   const auto dir = temp.path() / "tokenizer";
   std::filesystem::create_directories(dir);
   std::filesystem::copy_file(tokenizer_model, dir / "tokenizer.model");
@@ -64,7 +65,9 @@ TEST(CalibrationTest, JsonlDocumentsAreReadFromTheTextField) {
   auto tokenizer = StoriesTokenizer(tokenizer_model, temp);
   const auto path = temp.path() / "calib.jsonl";
   std::string lines;
-  for (int i = 0; i < 20; ++i) lines += R"({"text": "Lily saw a big dog in the park and she was happy."})" "\n";
+  for (int i = 0; i < 20; ++i)
+    lines += R"({"text": "Lily saw a big dog in the park and she was happy."})"
+             "\n";
   ASSERT_TRUE(WriteFileContents(path, lines).ok());
   CalibrationOptions options;
   options.seqlen = 64;

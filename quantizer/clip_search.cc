@@ -6,7 +6,6 @@
 #include <limits>
 #include <vector>
 
-
 namespace nibble {
 
 ClipResult ClipWeights(FloatLinear& linear, std::span<const float> x, const QuantSpec& spec, ThreadPool& pool) {
@@ -43,7 +42,8 @@ ClipResult ClipWeights(FloatLinear& linear, std::span<const float> x, const Quan
         float best_threshold = max_abs;
         for (int i = 0; i < kClipSteps; ++i) {
           const float threshold = max_abs * (1.0f - static_cast<float>(i) / kClipGridSize);
-          for (int64_t k = 0; k < length; ++k) candidate[static_cast<size_t>(k)] = std::clamp(w[k], -threshold, threshold);
+          for (int64_t k = 0; k < length; ++k)
+            candidate[static_cast<size_t>(k)] = std::clamp(w[k], -threshold, threshold);
           FakeQuantizeGroup(std::span<float>(candidate.data(), static_cast<size_t>(length)), spec);
           double error = 0.0;
           for (size_t s = 0; s < sampled.size(); ++s) {

@@ -13,12 +13,12 @@
 
 namespace nibble {
 
-inline constexpr int kClipGridSize = 20;       // shrink steps of 1/20
-inline constexpr int kClipSteps = 10;          // i = 0..9: at most half the range is clipped
+inline constexpr int kClipGridSize = 20;  // shrink steps of 1/20
+inline constexpr int kClipSteps = 10;     // i = 0..9: at most half the range is clipped
 inline constexpr int64_t kClipSampleTokens = 512;
 
 struct ClipResult {
-  double mean_error = 0;  // mean over rows and groups of the best candidate's error
+  double mean_error = 0;       // mean over rows and groups of the best candidate's error
   int64_t clipped_groups = 0;  // groups whose best threshold is below their max |w|
 };
 

@@ -59,16 +59,15 @@ HostLinear FloatLinear::ToHost() const {
 }
 
 HostLayer FloatLayer::ToHost() const {
-  return HostLayer{VectorTensor(attention_norm), q.ToHost(), k.ToHost(), v.ToHost(), o.ToHost(),
-                   VectorTensor(mlp_norm), gate.ToHost(), up.ToHost(), down.ToHost()};
+  return HostLayer{VectorTensor(attention_norm), q.ToHost(),    k.ToHost(),  v.ToHost(),   o.ToHost(),
+                   VectorTensor(mlp_norm),       gate.ToHost(), up.ToHost(), down.ToHost()};
 }
 
 absl::StatusOr<FloatLayer> ToFloatLayer(const HostLayer& layer, int64_t index) {
   const std::string prefix = absl::StrCat("model.layers.", index, ".");
   FloatLayer result;
   NIBBLE_ASSIGN_OR_RETURN(result.attention_norm, FiniteFloats(layer.attention_norm, prefix + "input_layernorm.weight"));
-  NIBBLE_ASSIGN_OR_RETURN(result.mlp_norm,
-                          FiniteFloats(layer.mlp_norm, prefix + "post_attention_layernorm.weight"));
+  NIBBLE_ASSIGN_OR_RETURN(result.mlp_norm, FiniteFloats(layer.mlp_norm, prefix + "post_attention_layernorm.weight"));
   NIBBLE_ASSIGN_OR_RETURN(result.q, ToFloatLinear(layer.q, prefix + "self_attn.q_proj"));
   NIBBLE_ASSIGN_OR_RETURN(result.k, ToFloatLinear(layer.k, prefix + "self_attn.k_proj"));
   NIBBLE_ASSIGN_OR_RETURN(result.v, ToFloatLinear(layer.v, prefix + "self_attn.v_proj"));

@@ -14,8 +14,7 @@ absl::Status ValidateQuantSpec(const QuantSpec& spec, absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": bits must be 3 or 4, not ", spec.bits));
   }
   if (spec.group_size != 32 && spec.group_size != 64 && spec.group_size != 128) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": group size must be 32, 64 or 128, not ", spec.group_size));
+    return absl::InvalidArgumentError(absl::StrCat(what, ": group size must be 32, 64 or 128, not ", spec.group_size));
   }
   return absl::OkStatus();
 }
@@ -70,8 +69,8 @@ AwqWeight PackAwq(std::span<const float> weight, int64_t out_features, int64_t i
     for (int64_t group = 0; group < groups; ++group) {
       const int64_t begin = group * spec.group_size;
       const int64_t length = std::min<int64_t>(spec.group_size, in_features - begin);
-      const std::span<const float> values = weight.subspan(static_cast<size_t>(column * in_features + begin),
-                                                           static_cast<size_t>(length));
+      const std::span<const float> values =
+          weight.subspan(static_cast<size_t>(column * in_features + begin), static_cast<size_t>(length));
       GroupParams params = ComputeGroupParams(values, spec);
       const uint16_t stored_scale = FloatToHalf(params.scale);
       params.scale = HalfToFloat(stored_scale);

@@ -44,7 +44,7 @@ TEST(GroupQuantizerTest, OneSignGroupsClampTheZeroAsTheReferenceDoes) {
 TEST(GroupQuantizerTest, ShorterLastGroupIsQuantizedOnItsOwn) {
   // in = 40, group 32: the last group holds 8 columns with their own range.
   std::vector<float> weight(40, 0.0f);
-  for (int c = 0; c < 32; ++c) weight[c] = static_cast<float>(c);         // range 31
+  for (int c = 0; c < 32; ++c) weight[c] = static_cast<float>(c);                // range 31
   for (int c = 32; c < 40; ++c) weight[c] = 0.01f * static_cast<float>(c - 32);  // range 0.07
   std::vector<float> fake = weight;
   FakeQuantize(fake, 1, 40, QuantSpec{4, 32});

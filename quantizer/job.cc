@@ -2,15 +2,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/tools/documents.h"
 #include "engine/base/file_io.h"
-#include "engine/runtime/model.h"
+#include "engine/base/status_macros.h"
 #include "engine/io/model_loader.h"
 #include "engine/io/model_store.h"
 #include "engine/io/model_writer.h"
-#include "engine/tools/perplexity.h"
-#include "engine/base/status_macros.h"
+#include "engine/runtime/model.h"
 #include "engine/tokenizer/load_tokenizer.h"
+#include "engine/tools/documents.h"
+#include "engine/tools/perplexity.h"
 #include "quantizer/publisher.h"
 
 namespace nibble {
@@ -60,11 +60,17 @@ nlohmann::json LayerReports(const std::vector<LayerReport>& layers) {
   for (const LayerReport& layer : layers) {
     nlohmann::json groups = nlohmann::json::array();
     for (const ScaleGroupReport& group : layer.scale_groups) {
-      groups.push_back({{"layers", group.layers}, {"formula", group.formula}, {"alpha", group.alpha},
-                        {"loss", group.loss}, {"loss_rtn", group.loss_at_alpha0}});
+      groups.push_back({{"layers", group.layers},
+                        {"formula", group.formula},
+                        {"alpha", group.alpha},
+                        {"loss", group.loss},
+                        {"loss_rtn", group.loss_at_alpha0}});
     }
-    reports.push_back({{"layer", layer.index}, {"scale_groups", groups}, {"clip_error", layer.clip_error},
-                       {"output_mse", layer.output_mse}, {"seconds", layer.seconds}});
+    reports.push_back({{"layer", layer.index},
+                       {"scale_groups", groups},
+                       {"clip_error", layer.clip_error},
+                       {"output_mse", layer.output_mse},
+                       {"seconds", layer.seconds}});
   }
   return reports;
 }
@@ -148,7 +154,8 @@ absl::StatusOr<QuantizeJobResult> RunQuantizeJob(Backend& backend, const Quantiz
     NIBBLE_ASSIGN_OR_RETURN(auto documents,
                             TokenizeDocuments(*tokenizer, SplitDocuments(text, spec.calibration.separator)));
     NIBBLE_ASSIGN_OR_RETURN(PerplexityResult before, EvaluatePerplexity(backend, source, documents, spec.eval_context));
-    NIBBLE_ASSIGN_OR_RETURN(PerplexityResult after, EvaluatePerplexity(backend, evaluated, documents, spec.eval_context));
+    NIBBLE_ASSIGN_OR_RETURN(PerplexityResult after,
+                            EvaluatePerplexity(backend, evaluated, documents, spec.eval_context));
     result.source_perplexity = before.perplexity;
     result.quantized_perplexity = after.perplexity;
     result.eval_tokens = after.predicted_tokens;
@@ -160,8 +167,8 @@ absl::StatusOr<QuantizeJobResult> RunQuantizeJob(Backend& backend, const Quantiz
                            {"perplexity_source", before.perplexity},
                            {"perplexity_quantized", after.perplexity},
                            {"note", "token-level perplexity"}};
-    log(absl::StrFormat("perplexity on %s (%d tokens): source %.4f, quantized %.4f (%+.2f%%)",
-                        spec.eval_text->string(), after.predicted_tokens, before.perplexity, after.perplexity,
+    log(absl::StrFormat("perplexity on %s (%d tokens): source %.4f, quantized %.4f (%+.2f%%)", spec.eval_text->string(),
+                        after.predicted_tokens, before.perplexity, after.perplexity,
                         100.0 * (after.perplexity / before.perplexity - 1.0)));
   }
 

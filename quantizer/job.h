@@ -23,14 +23,14 @@
 namespace nibble {
 
 struct QuantizeJobSpec {
-  std::filesystem::path model_dir;            // Hugging Face directory of the 16/32-bit source
-  std::filesystem::path calibration_path;     // text or JSONL (required for AWQ)
-  CalibrationOptions calibration;             // separator, n_samples, seqlen (0: min(512, model context))
+  std::filesystem::path model_dir;                 // Hugging Face directory of the 16/32-bit source
+  std::filesystem::path calibration_path;          // text or JSONL (required for AWQ)
+  CalibrationOptions calibration;                  // separator, n_samples, seqlen (0: min(512, model context))
   std::optional<std::filesystem::path> eval_text;  // perplexity before/after on this text (same separator)
-  int32_t eval_context = 512;                 // perplexity window
-  QuantizeOptions quantize;                   // method, bits, group size, scale search, pack
-  std::filesystem::path store_root;           // where to publish (when quantize.pack)
-  std::string model_name;                     // store model name (when quantize.pack)
+  int32_t eval_context = 512;                      // perplexity window
+  QuantizeOptions quantize;                        // method, bits, group size, scale search, pack
+  std::filesystem::path store_root;                // where to publish (when quantize.pack)
+  std::string model_name;                          // store model name (when quantize.pack)
 };
 
 struct QuantizeJobResult {
@@ -38,8 +38,8 @@ struct QuantizeJobResult {
   std::filesystem::path version_dir;        // its directory
   std::optional<double> source_perplexity;  // on eval_text
   std::optional<double> quantized_perplexity;
-  int64_t eval_tokens = 0;                  // predicted tokens of each perplexity
-  nlohmann::json manifest;                  // what nibble.json holds beyond the file list
+  int64_t eval_tokens = 0;  // predicted tokens of each perplexity
+  nlohmann::json manifest;  // what nibble.json holds beyond the file list
 };
 
 // Progress lines for people: "block 3/32: ..." and the evaluation steps.

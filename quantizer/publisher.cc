@@ -79,8 +79,8 @@ absl::StatusOr<StagingVersion> StagingVersion::Begin(const ModelStore& store, ab
       absl::StrCat(kStagingPrefix, HostName(), "-", getpid(), "-", absl::Hex(random(), absl::kZeroPad8));
   fs::path dir = model_dir / name;
   if (!fs::create_directory(dir, error) || error) {
-    return absl::InternalError(absl::StrCat(dir.string(), ": cannot create the staging directory: ",
-                                            error ? error.message() : "it already exists"));
+    return absl::InternalError(absl::StrCat(
+        dir.string(), ": cannot create the staging directory: ", error ? error.message() : "it already exists"));
   }
   return StagingVersion(store, std::string(model), std::move(dir));
 }
@@ -146,15 +146,15 @@ absl::StatusOr<uint64_t> StagingVersion::CommitOrFail(const nlohmann::json& mani
       return version;
     }
     if (errno != EEXIST && errno != ENOTEMPTY) {
-      return absl::InternalError(absl::StrCat("cannot rename ", dir_.string(), " to ", target.string(), ": ",
-                                              std::strerror(errno)));
+      return absl::InternalError(
+          absl::StrCat("cannot rename ", dir_.string(), " to ", target.string(), ": ", std::strerror(errno)));
     }
   }
   return absl::AbortedError(absl::StrCat(model_dir.string(), ": no free version number after 1000 attempts"));
 }
 
-absl::StatusOr<uint64_t> PublishDirectory(const ModelStore& store, absl::string_view model,
-                                          const fs::path& source_dir, const nlohmann::json& manifest_fields) {
+absl::StatusOr<uint64_t> PublishDirectory(const ModelStore& store, absl::string_view model, const fs::path& source_dir,
+                                          const nlohmann::json& manifest_fields) {
   if (!fs::is_directory(source_dir)) {
     return absl::NotFoundError(absl::StrCat(source_dir.string(), ": not a directory"));
   }
@@ -162,8 +162,7 @@ absl::StatusOr<uint64_t> PublishDirectory(const ModelStore& store, absl::string_
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(source_dir, error)) {
     if (!entry.is_regular_file() || entry.path().filename() == kManifestFileName) continue;
-    const absl::Status written =
-        CopyFileContents(entry.path(), staging.dir() / entry.path().filename(), /*sync=*/true);
+    const absl::Status written = CopyFileContents(entry.path(), staging.dir() / entry.path().filename(), /*sync=*/true);
     if (!written.ok()) {
       return absl::Status(written.code(), absl::StrCat("publishing ", model, " failed, nothing was published (staging ",
                                                        "directory removed): ", written.message()));

@@ -18,8 +18,8 @@ namespace nibble {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 void WriteFile(const fs::path& path, const std::string& contents) {
   ASSERT_TRUE(WriteFileContents(path, contents).ok()) << path;

@@ -78,11 +78,14 @@ class BlockAwq {
     report.scale_groups.push_back(Report("gate,up", gate_up));
     report.scale_groups.push_back(Report("down", down));
     // 3. Clip v, o, gate, up, down on the scaled inputs (q and k are skipped: softmax amplifies their error).
-    const std::pair<FloatLinear*, TracePoint> clipped[] = {
-        {&layer.v, TracePoint::kAttentionInput}, {&layer.o, TracePoint::kOInput}, {&layer.gate, TracePoint::kMlpInput},
-        {&layer.up, TracePoint::kMlpInput},      {&layer.down, TracePoint::kDownInput}};
+    const std::pair<FloatLinear*, TracePoint> clipped[] = {{&layer.v, TracePoint::kAttentionInput},
+                                                           {&layer.o, TracePoint::kOInput},
+                                                           {&layer.gate, TracePoint::kMlpInput},
+                                                           {&layer.up, TracePoint::kMlpInput},
+                                                           {&layer.down, TracePoint::kDownInput}};
     for (const auto& [linear, point] : clipped) {
-      report.clip_error += ClipWeights(*linear, capture.at(point), options_.spec, pool_).mean_error / std::size(clipped);
+      report.clip_error +=
+          ClipWeights(*linear, capture.at(point), options_.spec, pool_).mean_error / std::size(clipped);
     }
     return absl::OkStatus();
   }
@@ -93,17 +96,21 @@ class BlockAwq {
     return {std::string(layers), std::string(ScaleFormulaName(choice.formula)), choice.alpha, choice.loss,
             choice.loss_at_alpha0};
   }
-  absl::StatusOr<ScaleChoice> Search(std::span<const FloatLinear* const> scaled, const std::vector<float>& input,
-                                     const std::vector<float>& reference, absl::string_view what,
-                                     const std::function<absl::StatusOr<std::vector<float>>(std::vector<FloatLinear>&)>& run) {
+  absl::StatusOr<ScaleChoice> Search(
+      std::span<const FloatLinear* const> scaled, const std::vector<float>& input, const std::vector<float>& reference,
+      absl::string_view what, const std::function<absl::StatusOr<std::vector<float>>(std::vector<FloatLinear>&)>& run) {
     const std::vector<float> xmean = ActivationMean(input, scaled.front()->in_features);
     const std::vector<float> wmean = WeightMean(scaled, options_.spec.group_size);
-    return SearchScales(xmean, wmean, options_.scale_search, [&](const std::vector<float>& scales) -> absl::StatusOr<double> {
-      std::vector<FloatLinear> candidates;
-      for (const FloatLinear* linear : scaled) candidates.push_back(ScaledFakeQuantized(*linear, scales, options_.spec));
-      NIBBLE_ASSIGN_OR_RETURN(std::vector<float> output, run(candidates));
-      return MeanSquaredError(output, reference);
-    }, What(what));
+    return SearchScales(
+        xmean, wmean, options_.scale_search,
+        [&](const std::vector<float>& scales) -> absl::StatusOr<double> {
+          std::vector<FloatLinear> candidates;
+          for (const FloatLinear* linear : scaled)
+            candidates.push_back(ScaledFakeQuantized(*linear, scales, options_.spec));
+          NIBBLE_ASSIGN_OR_RETURN(std::vector<float> output, run(candidates));
+          return MeanSquaredError(output, reference);
+        },
+        What(what));
   }
 
   // q, k, v after the input norm; loss on the attention sub-block's output.
@@ -126,7 +133,8 @@ class BlockAwq {
     return SearchLinear(scaled, capture.at(TracePoint::kOInput), capture.at(TracePoint::kAttentionOutput), "o");
   }
   // gate, up after the post-attention norm; loss on the MLP sub-block's output.
-  absl::StatusOr<ScaleChoice> SearchGateUp(const FloatLayer& layer, LayerWeights& weights, const BlockCapture& capture) {
+  absl::StatusOr<ScaleChoice> SearchGateUp(const FloatLayer& layer, LayerWeights& weights,
+                                           const BlockCapture& capture) {
     const FloatLinear* scaled[] = {&layer.gate, &layer.up};
     return Search(scaled, capture.at(TracePoint::kMlpInput), capture.at(TracePoint::kMlpOutput), "gate,up",
                   [&](std::vector<FloatLinear>& candidates) -> absl::StatusOr<std::vector<float>> {
@@ -146,10 +154,12 @@ class BlockAwq {
   }
   absl::StatusOr<ScaleChoice> SearchLinear(std::span<const FloatLinear* const> scaled, const std::vector<float>& input,
                                            const std::vector<float>& reference, absl::string_view what) {
-    return Search(scaled, input, reference, what, [&](std::vector<FloatLinear>& candidates) -> absl::StatusOr<std::vector<float>> {
-      NIBBLE_ASSIGN_OR_RETURN(std::unique_ptr<LinearWeights> linear, backend_.UploadLinear(candidates[0].ToHost()));
-      return runner_.LinearToHidden(*linear, input, candidates[0].in_features);
-    });
+    return Search(scaled, input, reference, what,
+                  [&](std::vector<FloatLinear>& candidates) -> absl::StatusOr<std::vector<float>> {
+                    NIBBLE_ASSIGN_OR_RETURN(std::unique_ptr<LinearWeights> linear,
+                                            backend_.UploadLinear(candidates[0].ToHost()));
+                    return runner_.LinearToHidden(*linear, input, candidates[0].in_features);
+                  });
   }
 
   Backend& backend_;
@@ -182,7 +192,8 @@ HostLayer QuantizedLayer(const FloatLayer& layer, const QuantizeOptions& options
   return host;
 }
 
-absl::Status ValidateOptions(const HostModel& source, const CalibrationSet* calibration, const QuantizeOptions& options) {
+absl::Status ValidateOptions(const HostModel& source, const CalibrationSet* calibration,
+                             const QuantizeOptions& options) {
   NIBBLE_RETURN_IF_ERROR(ValidateQuantSpec(options.spec, "quantize"));
   if (options.pack && options.spec.bits != 4) {
     return absl::InvalidArgumentError(absl::StrCat("quantize: artifacts are 4-bit (AutoAWQ GEMM); bits ",
@@ -233,8 +244,9 @@ absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& 
     NIBBLE_RETURN_IF_ERROR(CheckFinite(source.embedding, "model.embed_tokens.weight"));
     NIBBLE_RETURN_IF_ERROR(CheckFinite(source.final_norm, "model.norm.weight"));
     NIBBLE_RETURN_IF_ERROR(CheckFinite(source.lm_head, "lm_head.weight"));
-    NIBBLE_ASSIGN_OR_RETURN(runner, BlockRunner::Create(backend, config, static_cast<int32_t>(calibration->blocks.size()),
-                                                        static_cast<int32_t>(calibration->blocks.front().size())));
+    NIBBLE_ASSIGN_OR_RETURN(runner,
+                            BlockRunner::Create(backend, config, static_cast<int32_t>(calibration->blocks.size()),
+                                                static_cast<int32_t>(calibration->blocks.front().size())));
     NIBBLE_ASSIGN_OR_RETURN(hidden, runner->Embed(source.embedding, calibration->blocks));
   }
 

@@ -1,18 +1,17 @@
 // End to end on stories260K (a real trained model): AWQ and RTN jobs publish artifacts that the engine loads,
 // with the quality the independent reference reports (issue 3), and bad jobs publish nothing.
-#include "quantizer/job.h"
-
 #include <cmath>
 #include <limits>
 
-#include "engine/cpu/cpu_backend.h"
 #include "engine/base/file_io.h"
-#include "engine/tools/llama2c.h"
+#include "engine/cpu/cpu_backend.h"
 #include "engine/io/model_loader.h"
 #include "engine/io/model_store.h"
 #include "engine/io/model_writer.h"
+#include "engine/tools/llama2c.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "quantizer/job.h"
 #include "tests/support/shared_data.h"
 
 namespace nibble {
@@ -32,7 +31,8 @@ class QuantizeJobTest : public ::testing::Test {
     const auto model = testing::SharedFile("models/stories260K/stories260K.bin");
     const auto tokenizer = testing::SharedFile("models/stories260K/tok512.model");
     const auto text = testing::SharedFile("data/tinystories-dev-50.txt");
-    if (!model || !tokenizer || !text) GTEST_SKIP() << "stories260K or tinystories-dev-50.txt not found (set NIBBLE_SHARED)";
+    if (!model || !tokenizer || !text)
+      GTEST_SKIP() << "stories260K or tinystories-dev-50.txt not found (set NIBBLE_SHARED)";
     text_ = *text;
     source_ = temp_.path() / "stories260K";
     ASSERT_TRUE(ImportLlama2c(*model, *tokenizer, source_).ok());
@@ -113,8 +113,9 @@ TEST_F(QuantizeJobTest, AwqBeatsRtnAndMatchesTheReferenceAtW4G32) {
   EXPECT_TRUE(loaded->layers[0].down.quantized());
   EXPECT_TRUE(fs::exists(awq->version_dir / "tokenizer.model"));
   // One progress line per block.
-  EXPECT_EQ(std::count_if(log_.begin(), log_.end(), [](const std::string& line) { return line.rfind("block ", 0) == 0; }),
-            10);
+  EXPECT_EQ(
+      std::count_if(log_.begin(), log_.end(), [](const std::string& line) { return line.rfind("block ", 0) == 0; }),
+      10);
 }
 
 TEST_F(QuantizeJobTest, FakeQuantW3IsEvaluatedWithoutPublishing) {

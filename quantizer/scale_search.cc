@@ -36,7 +36,8 @@ std::vector<float> ActivationMean(std::span<const float> x, int64_t in_features)
   const int64_t rows = static_cast<int64_t>(x.size()) / in_features;
   std::vector<float> sum(static_cast<size_t>(in_features), 0.0f);
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < in_features; ++c) sum[static_cast<size_t>(c)] += std::abs(x[static_cast<size_t>(r * in_features + c)]);
+    for (int64_t c = 0; c < in_features; ++c)
+      sum[static_cast<size_t>(c)] += std::abs(x[static_cast<size_t>(r * in_features + c)]);
   }
   for (float& value : sum) value /= static_cast<float>(rows);
   return sum;

@@ -21,8 +21,8 @@ enum class ScaleFormula {
   kDuo,         // s = xmean^alpha / (wmean^(1 - alpha) + 1e-4) (AutoAWQ's default)
 };
 enum class ScaleSearchMode { kActivation, kDuo, kBoth };
-absl::string_view ScaleFormulaName(ScaleFormula formula);  // "act", "duo"
-absl::string_view ScaleSearchModeName(ScaleSearchMode mode);                    // "act", "duo", "both"
+absl::string_view ScaleFormulaName(ScaleFormula formula);                      // "act", "duo"
+absl::string_view ScaleSearchModeName(ScaleSearchMode mode);                   // "act", "duo", "both"
 absl::StatusOr<ScaleSearchMode> ParseScaleSearchMode(absl::string_view name);  // the inverse
 
 inline constexpr int kScaleGridSize = 20;  // alpha = i / 20, i = 0..19

@@ -40,7 +40,8 @@ TEST(ScaleSearchTest, CandidatesAreNormalisedToUnitGeometricMeanOfTheExtremes) {
                                *std::min_element(expected.begin(), expected.end()));
   for (int c = 0; c < 3; ++c) EXPECT_NEAR(duo[c], expected[c] / norm, 1e-5f);
   // A dead channel is floored at 1e-4 before normalising, never 0 or inf.
-  const std::vector<float> dead = CandidateScales(std::vector<float>{0.0f, 1.0f}, wmean, ScaleFormula::kActivation, 0.5);
+  const std::vector<float> dead =
+      CandidateScales(std::vector<float>{0.0f, 1.0f}, wmean, ScaleFormula::kActivation, 0.5);
   EXPECT_TRUE(std::isfinite(dead[0]) && dead[0] > 0.0f);
 }
 

@@ -23,7 +23,7 @@ TEST(DTypeTest, HalfKnownValues) {
   EXPECT_EQ(HalfToFloat(0xC000), -2.0f);
   EXPECT_EQ(HalfToFloat(0x7BFF), 65504.0f);
   EXPECT_EQ(HalfToFloat(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
-  EXPECT_EQ(FloatToHalf(65520.0f), 0x7C00);                // rounds up to inf
+  EXPECT_EQ(FloatToHalf(65520.0f), 0x7C00);               // rounds up to inf
   EXPECT_EQ(FloatToHalf(65519.0f), 0x7BFF);
   EXPECT_TRUE(std::isnan(HalfToFloat(FloatToHalf(std::nanf("")))));
   EXPECT_EQ(FloatToHalf(-0.0f), 0x8000);

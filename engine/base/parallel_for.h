@@ -43,9 +43,9 @@ class ThreadPool {
   const std::function<void(int64_t, int64_t)>* body_ = nullptr;
   int64_t count_ = 0;
   int64_t chunk_ = 0;
-  int chunks_ = 0;            // chunks of the current call, the caller's included
-  int pending_ = 0;           // worker chunks not finished yet
-  uint64_t generation_ = 0;   // bumped by every call, so a worker runs each call's chunk once
+  int chunks_ = 0;           // chunks of the current call, the caller's included
+  int pending_ = 0;          // worker chunks not finished yet
+  uint64_t generation_ = 0;  // bumped by every call, so a worker runs each call's chunk once
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };

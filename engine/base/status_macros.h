@@ -10,11 +10,11 @@
 #define NIBBLE_STATUS_CONCAT_INNER(a, b) a##b
 #define NIBBLE_STATUS_CONCAT(a, b) NIBBLE_STATUS_CONCAT_INNER(a, b)
 
-#define NIBBLE_RETURN_IF_ERROR(expr)                   \
-  do {                                                 \
+#define NIBBLE_RETURN_IF_ERROR(expr)                                  \
+  do {                                                                \
     if (absl::Status nibble_status_ = (expr); !nibble_status_.ok()) { \
-      return nibble_status_;                           \
-    }                                                  \
+      return nibble_status_;                                          \
+    }                                                                 \
   } while (false)
 
 #define NIBBLE_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

@@ -26,9 +26,7 @@ bool Shape::operator==(const Shape& other) const {
   return true;
 }
 
-std::string Shape::ToString() const {
-  return "[" + absl::StrJoin(dims_.begin(), dims_.begin() + rank_, ", ") + "]";
-}
+std::string Shape::ToString() const { return "[" + absl::StrJoin(dims_.begin(), dims_.begin() + rank_, ", ") + "]"; }
 
 int64_t Tensor::rows() const {
   int64_t count = 1;
@@ -50,8 +48,7 @@ Tensor Tensor::Reshaped(Shape new_shape) const {
   return view;
 }
 
-Buffer::Buffer(void* data, size_t bytes, Release release)
-    : data_(data), bytes_(bytes), release_(std::move(release)) {}
+Buffer::Buffer(void* data, size_t bytes, Release release) : data_(data), bytes_(bytes), release_(std::move(release)) {}
 
 Buffer::Buffer(Buffer&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),

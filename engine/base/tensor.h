@@ -52,7 +52,9 @@ struct Tensor {
   int64_t rows() const;
   int64_t cols() const { return shape.rank() == 0 ? 1 : shape[shape.rank() - 1]; }
   template <typename T>
-  T* as() const { return static_cast<T*>(data); }
+  T* as() const {
+    return static_cast<T*>(data);
+  }
   // A view of rows [begin, begin + count) of this tensor seen as 2-D [rows, cols].
   Tensor Rows(int64_t begin, int64_t count) const;
   // The same memory seen with another shape of the same number of elements.

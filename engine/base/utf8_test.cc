@@ -70,10 +70,10 @@ TEST(Utf8Test, RejectsOverlongForms) {
 }
 
 TEST(Utf8Test, RejectsSurrogatesAndValuesBeyondUnicode) {
-  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));          // U+D800
-  EXPECT_FALSE(IsValidUtf8("\xED\xBF\xBF"));          // U+DFFF
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));              // U+D800
+  EXPECT_FALSE(IsValidUtf8("\xED\xBF\xBF"));              // U+DFFF
   EXPECT_FALSE(IsValidUtf8("\xED\xA0\xBD\xED\xB8\x80"));  // CESU-8 pair for U+1F600
-  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));      // U+110000
+  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));          // U+110000
   EXPECT_FALSE(IsValidUtf8("\xF5\x80\x80\x80"));
   EXPECT_FALSE(IsValidUtf8("\xF8\x88\x80\x80\x80"));  // old five-byte form
   EXPECT_FALSE(IsValidUtf8("\xFE"));
@@ -84,14 +84,18 @@ TEST(Utf8Test, RejectsTruncatedAndStrayBytes) {
   EXPECT_FALSE(IsValidUtf8("\xC3"));
   EXPECT_FALSE(IsValidUtf8("\xE6\x97"));
   EXPECT_FALSE(IsValidUtf8("\xF0\x9F\x98"));
-  EXPECT_FALSE(IsValidUtf8("\x80"));              // continuation without a lead
-  EXPECT_FALSE(IsValidUtf8("\xE6\x97" "a"));      // lead interrupted by ASCII
-  EXPECT_FALSE(IsValidUtf8("\xC3\xA9\xA9"));      // one continuation too many
+  EXPECT_FALSE(IsValidUtf8("\x80"));  // continuation without a lead
+  EXPECT_FALSE(
+      IsValidUtf8("\xE6\x97"
+                  "a"));                      // lead interrupted by ASCII
+  EXPECT_FALSE(IsValidUtf8("\xC3\xA9\xA9"));  // one continuation too many
 }
 
 TEST(Utf8Test, ValidPrefixLengthPointsAtTheFirstBadByte) {
   EXPECT_EQ(ValidUtf8PrefixLength("hello"), 5u);
-  EXPECT_EQ(ValidUtf8PrefixLength("ab\xFF" "cd"), 2u);
+  EXPECT_EQ(ValidUtf8PrefixLength("ab\xFF"
+                                  "cd"),
+            2u);
   EXPECT_EQ(ValidUtf8PrefixLength("caf\xC3\xA9\xE6\x97"), 5u);  // truncated character at the end
   EXPECT_EQ(ValidUtf8PrefixLength("\xC3\xA9\xED\xA0\x80"), 2u);
   EXPECT_EQ(ValidUtf8PrefixLength("\x80"), 0u);

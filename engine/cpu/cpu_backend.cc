@@ -23,7 +23,8 @@ absl::Status CheckF32(absl::string_view op, absl::string_view name, const Tensor
   return absl::OkStatus();
 }
 
-absl::Status CheckShape(absl::string_view op, absl::string_view name, const Tensor& tensor, int64_t rows, int64_t cols) {
+absl::Status CheckShape(absl::string_view op, absl::string_view name, const Tensor& tensor, int64_t rows,
+                        int64_t cols) {
   if (tensor.rows() != rows || tensor.cols() != cols) {
     return absl::InvalidArgumentError(absl::StrCat("cpu ", op, ": ", name, " has shape ", tensor.shape.ToString(),
                                                    ", expected [", rows, ", ", cols, "]"));
@@ -106,44 +107,45 @@ void MatMul(ThreadPool& pool, const LinearT& linear, const Tensor& x, const Tens
   std::vector<Lanes> tiles(static_cast<size_t>(full_tiles * in * kChains));  // [tile][k][chain] -> 4 tokens
   for (int64_t tile = 0; tile < full_tiles; ++tile) {
     for (int64_t k = 0; k < in; ++k) {
-      for (int64_t i = 0; i < kTile; ++i) tiles[(tile * in + k) * kChains + i / 4][i % 4] = xs[(tile * kTile + i) * in + k];
+      for (int64_t i = 0; i < kTile; ++i)
+        tiles[(tile * in + k) * kChains + i / 4][i % 4] = xs[(tile * kTile + i) * in + k];
     }
   }
   // Output columns in parallel: each y element is one thread's sum in order of k.
   pool.ParallelFor(out, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, tokens * in)),
-              [&](int64_t begin, int64_t end) {
-                std::vector<float> scratch;
-                for (int64_t n = begin; n < end; ++n) {
-                  const float* w = linear.Row(n, scratch);
-                  const float b = bias.empty() ? 0.0f : bias[n];
-                  for (int64_t tile = 0; tile < full_tiles; ++tile) {
-                    const Lanes* xt = tiles.data() + tile * in * kChains;
-                    Lanes s0 = {}, s1 = {}, s2 = {}, s3 = {}, s4 = {}, s5 = {}, s6 = {}, s7 = {};
-                    for (int64_t k = 0; k < in; ++k, xt += kChains) {
-                      const float wk = w[k];
-                      s0 += wk * xt[0];
-                      s1 += wk * xt[1];
-                      s2 += wk * xt[2];
-                      s3 += wk * xt[3];
-                      s4 += wk * xt[4];
-                      s5 += wk * xt[5];
-                      s6 += wk * xt[6];
-                      s7 += wk * xt[7];
-                    }
-                    const Lanes sums[kChains] = {s0, s1, s2, s3, s4, s5, s6, s7};
-                    for (int64_t i = 0; i < kTile; ++i) {
-                      const float sum = sums[i / 4][i % 4];
-                      ys[(tile * kTile + i) * out + n] = bias.empty() ? sum : sum + b;
-                    }
-                  }
-                  for (int64_t t = full_tiles * kTile; t < tokens; ++t) {
-                    const float* xt = xs + t * in;
-                    float sum = 0.0f;
-                    for (int64_t k = 0; k < in; ++k) sum += w[k] * xt[k];
-                    ys[t * out + n] = bias.empty() ? sum : sum + b;
-                  }
-                }
-              });
+                   [&](int64_t begin, int64_t end) {
+                     std::vector<float> scratch;
+                     for (int64_t n = begin; n < end; ++n) {
+                       const float* w = linear.Row(n, scratch);
+                       const float b = bias.empty() ? 0.0f : bias[n];
+                       for (int64_t tile = 0; tile < full_tiles; ++tile) {
+                         const Lanes* xt = tiles.data() + tile * in * kChains;
+                         Lanes s0 = {}, s1 = {}, s2 = {}, s3 = {}, s4 = {}, s5 = {}, s6 = {}, s7 = {};
+                         for (int64_t k = 0; k < in; ++k, xt += kChains) {
+                           const float wk = w[k];
+                           s0 += wk * xt[0];
+                           s1 += wk * xt[1];
+                           s2 += wk * xt[2];
+                           s3 += wk * xt[3];
+                           s4 += wk * xt[4];
+                           s5 += wk * xt[5];
+                           s6 += wk * xt[6];
+                           s7 += wk * xt[7];
+                         }
+                         const Lanes sums[kChains] = {s0, s1, s2, s3, s4, s5, s6, s7};
+                         for (int64_t i = 0; i < kTile; ++i) {
+                           const float sum = sums[i / 4][i % 4];
+                           ys[(tile * kTile + i) * out + n] = bias.empty() ? sum : sum + b;
+                         }
+                       }
+                       for (int64_t t = full_tiles * kTile; t < tokens; ++t) {
+                         const float* xt = xs + t * in;
+                         float sum = 0.0f;
+                         for (int64_t k = 0; k < in; ++k) sum += w[k] * xt[k];
+                         ys[t * out + n] = bias.empty() ? sum : sum + b;
+                       }
+                     }
+                   });
 }
 
 class CpuBackend : public Backend {
@@ -153,9 +155,9 @@ class CpuBackend : public Backend {
   MemoryUsage memory_usage() const override { return {}; }
 
   absl::StatusOr<Buffer> Allocate(size_t bytes) override {
-    void* data = ::operator new(std::max<size_t>(bytes, 1), std::align_val_t{64}, std::nothrow);
+    void* data = ::operator new (std::max<size_t>(bytes, 1), std::align_val_t{64}, std::nothrow);
     if (data == nullptr) return absl::ResourceExhaustedError(absl::StrCat("cpu: cannot allocate ", bytes, " bytes"));
-    return Buffer(data, bytes, [](void* p) { ::operator delete(p, std::align_val_t{64}); });
+    return Buffer(data, bytes, [](void* p) { ::operator delete (p, std::align_val_t{64}); });
   }
   absl::Status CopyToDevice(const void* host, const Tensor& dst) override {
     std::memcpy(dst.data, host, dst.bytes());
@@ -178,8 +180,9 @@ class CpuBackend : public Backend {
       for (int64_t k = 0; k < in; ++k) {
         for (int64_t n = 0; n < out; ++n) codes[n * in + k] = codes_in_out[k * out + n];
       }
-      return std::make_unique<CpuAwqLinear>(in, out, std::move(codes), UnpackAwqNibbles(awq->qzeros, groups, out, &pool_),
-                                            awq->scales.ToFloats(), awq->group_size, std::move(bias));
+      return std::make_unique<CpuAwqLinear>(in, out, std::move(codes),
+                                            UnpackAwqNibbles(awq->qzeros, groups, out, &pool_), awq->scales.ToFloats(),
+                                            awq->group_size, std::move(bias));
     }
     return std::make_unique<CpuDenseLinear>(in, out, std::get<HostTensor>(linear.weight).ToFloats(), std::move(bias));
   }
@@ -214,7 +217,8 @@ class CpuBackend : public Backend {
     NIBBLE_RETURN_IF_ERROR(CheckF32("RmsNorm", "x", x));
     NIBBLE_RETURN_IF_ERROR(CheckShape("RmsNorm", "out", out, x.rows(), x.cols()));
     NIBBLE_RETURN_IF_ERROR(CheckShape("RmsNorm", "weight", weight, 1, x.cols()));
-    for (int64_t t = 0; t < x.rows(); ++t) NormRow(x.as<float>() + t * x.cols(), weight, eps, out.as<float>() + t * x.cols());
+    for (int64_t t = 0; t < x.rows(); ++t)
+      NormRow(x.as<float>() + t * x.cols(), weight, eps, out.as<float>() + t * x.cols());
     return absl::OkStatus();
   }
 
@@ -394,7 +398,6 @@ class CpuBackend : public Backend {
     });
     return absl::OkStatus();
   }
-
 
   // run.c's rmsnorm: o[j] = weight[j] * (x[j] / sqrt(mean(x^2) + eps)).
   static void NormRow(const float* x, const Tensor& weight, float eps, float* out) {

@@ -97,7 +97,8 @@ TEST_F(CpuBackendTest, AwqLinearDequantizesOnTheFly) {
   for (int64_t i = 0; i < t; ++i)
     for (int64_t n = 0; n < out; ++n)
       for (int64_t k = 0; k < in; ++k)
-        want[i * out + n] += double(x[i * in + k]) * (q[k * out + n] - z[(k / group) * out + n]) * s[(k / group) * out + n];
+        want[i * out + n] +=
+            double(x[i * in + k]) * (q[k * out + n] - z[(k / group) * out + n]) * s[(k / group) * out + n];
   ExpectNear(y, want, 1e-5);
 }
 
@@ -106,8 +107,9 @@ TEST_F(CpuBackendTest, AddRmsNormAddsThenNormalises) {
   std::vector<float> residual = Random(t * d, rng_), delta = Random(t * d, rng_), weight = Random(d, rng_);
   std::vector<float> out(t * d, NAN);
   const std::vector<float> original = residual;
-  ASSERT_TRUE(backend_->AddRmsNorm(View(residual, {t, d}), View(delta, {t, d}), View(weight, {d}), 1e-5f,
-                                   View(out, {t, d})).ok());
+  ASSERT_TRUE(
+      backend_->AddRmsNorm(View(residual, {t, d}), View(delta, {t, d}), View(weight, {d}), 1e-5f, View(out, {t, d}))
+          .ok());
   std::vector<double> want(t * d);
   for (int64_t i = 0; i < t; ++i) {
     double ss = 0;
@@ -117,7 +119,8 @@ TEST_F(CpuBackendTest, AddRmsNormAddsThenNormalises) {
       ss += v * v;
     }
     const double inv = 1.0 / std::sqrt(ss / d + 1e-5);
-    for (int64_t j = 0; j < d; ++j) want[i * d + j] = (double(original[i * d + j]) + delta[i * d + j]) * inv * weight[j];
+    for (int64_t j = 0; j < d; ++j)
+      want[i * d + j] = (double(original[i * d + j]) + delta[i * d + j]) * inv * weight[j];
   }
   ExpectNear(out, want, 1e-5);
 }
@@ -143,8 +146,10 @@ TEST_F(CpuBackendTest, AttentionRotatesQAndKPairsHalfApart) {
   auto batch = uploader->Upload(step);
   ASSERT_TRUE(batch.ok());
   std::vector<float> out(t * 16, NAN);
-  ASSERT_TRUE(backend_->Attention(View(qkv, {t, width}), View(inv_freq, {4}), cache->layer(0), *batch, shape,
-                                  View(out, {t, 16})).ok());
+  ASSERT_TRUE(
+      backend_
+          ->Attention(View(qkv, {t, width}), View(inv_freq, {4}), cache->layer(0), *batch, shape, View(out, {t, 16}))
+          .ok());
   for (int64_t i = 0; i < t; ++i) {
     for (int h = 0; h < 4; ++h) {  // 2 q heads and 1 k head are rotated; v (head 3) is untouched
       for (int j = 0; j < 4; ++j) {
@@ -189,8 +194,10 @@ TEST_F(CpuBackendTest, PagedAttentionMatchesDenseCausalAttention) {
   std::vector<float> qkv = Random(t * width, rng_);
   std::vector<float> out(t * 32, NAN);
   std::vector<float> no_rotation(4, 0.0f);  // inverse frequencies of zero: RoPE is the identity
-  ASSERT_TRUE(backend_->Attention(View(qkv, {t, width}), View(no_rotation, {4}), cache->layer(0), *batch, shape,
-                                  View(out, {t, 32})).ok());
+  ASSERT_TRUE(
+      backend_
+          ->Attention(View(qkv, {t, width}), View(no_rotation, {4}), cache->layer(0), *batch, shape, View(out, {t, 32}))
+          .ok());
 
   std::vector<double> want(t * 32, 0.0);
   for (int b = 0, start = 0; b < 2; start += lengths[b], ++b) {
@@ -201,7 +208,8 @@ TEST_F(CpuBackendTest, PagedAttentionMatchesDenseCausalAttention) {
         double max = -INFINITY, sum = 0;
         for (int p = 0; p <= i; ++p) {
           double dot = 0;
-          for (int d = 0; d < 8; ++d) dot += double(qkv[(start + i) * width + h * 8 + d]) * qkv[(start + p) * width + 32 + kv * 8 + d];
+          for (int d = 0; d < 8; ++d)
+            dot += double(qkv[(start + i) * width + h * 8 + d]) * qkv[(start + p) * width + 32 + kv * 8 + d];
           scores[p] = dot / std::sqrt(8.0);
           max = std::max(max, scores[p]);
         }
@@ -224,7 +232,8 @@ TEST_F(CpuBackendTest, SiluMulAndGatherRows) {
   std::vector<float> x = {1, 2, 3, 4, 5, 6};
   std::vector<int32_t> rows = {2, 0};
   std::vector<float> out(4, NAN);
-  ASSERT_TRUE(backend_->GatherRows(View(x, {3, 2}), Tensor{rows.data(), DType::kI32, Shape{2}}, View(out, {2, 2})).ok());
+  ASSERT_TRUE(
+      backend_->GatherRows(View(x, {3, 2}), Tensor{rows.data(), DType::kI32, Shape{2}}, View(out, {2, 2})).ok());
   EXPECT_EQ(out, (std::vector<float>{5, 6, 1, 2}));
 }
 
@@ -241,8 +250,9 @@ TEST_F(CpuBackendTest, BadShapesAreErrorsNotCrashes) {
   EXPECT_NE(status.message().find("Linear"), absl::string_view::npos);
   std::vector<int32_t> ids = {9};
   std::vector<float> table(8), out(2);
-  EXPECT_EQ(backend_->Embedding(View(table, {4, 2}), Tensor{ids.data(), DType::kI32, Shape{1}}, View(out, {1, 2})).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      backend_->Embedding(View(table, {4, 2}), Tensor{ids.data(), DType::kI32, Shape{1}}, View(out, {1, 2})).code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -67,9 +67,8 @@ __global__ void __launch_bounds__(32 * kRopeWarpsPerBlock) rope_store_kernel(Att
       x1[p] = __half2float(head[j + half_dim]);
     }
   }
-  half* k = unit >= a.num_heads
-                ? a.k_cache + (cache_slot() * a.num_kv_heads + (unit - a.num_heads)) * a.head_dim
-                : nullptr;
+  half* k =
+      unit >= a.num_heads ? a.k_cache + (cache_slot() * a.num_kv_heads + (unit - a.num_heads)) * a.head_dim : nullptr;
 #pragma unroll
   for (int p = 0; p < kRopeMaxPairsPerLane; ++p) {
     const int j = lane + 32 * p;
@@ -105,11 +104,12 @@ size_t DecodeSharedBytes(const AttentionArgs& a) {
 // Block (token, kv head, partition): the token's query heads of that KV group against the partition's keys.
 // The block first copies the partition's keys and values (16-byte chunks from the paged cache) into shared
 // memory, all in flight at once (one memory latency, not one per key), then works from shared memory:
-// kMaxHeadDim / 8 lanes share a key, 8 dims each; lanes beyond head_dim idle. Results go to `out` directly when there is one partition; otherwise each block writes its unnormalised
-// sums with its softmax max and denominator, and the last block of (token, kv head) merges them.
+// kMaxHeadDim / 8 lanes share a key, 8 dims each; lanes beyond head_dim idle. Results go to `out` directly when there
+// is one partition; otherwise each block writes its unnormalised sums with its softmax max and denominator, and the
+// last block of (token, kv head) merges them.
 template <int kMaxHeadDim>
-__global__ void __launch_bounds__(kDecodeThreads) attention_decode_kernel(AttentionArgs a, float* workspace,
-                                                                          int* counters, int partitions) {
+__global__ void __launch_bounds__(kDecodeThreads)
+    attention_decode_kernel(AttentionArgs a, float* workspace, int* counters, int partitions) {
   constexpr int kLanesPerKey = kMaxHeadDim / 8;
   constexpr int kKeysPerPass = kDecodeThreads / kLanesPerKey;
   const int token = blockIdx.x;
@@ -131,12 +131,12 @@ __global__ void __launch_bounds__(kDecodeThreads) attention_decode_kernel(Attent
   const bool has_dims = d0 < dh;
 
   extern __shared__ float shared[];
-  half* keys = reinterpret_cast<half*>(shared);                          // [kDecodePartition][Dh]
-  half* values = keys + kDecodePartition * dh;                           // [kDecodePartition][Dh]
+  half* keys = reinterpret_cast<half*>(shared);                         // [kDecodePartition][Dh]
+  half* values = keys + kDecodePartition * dh;                          // [kDecodePartition][Dh]
   float* q = reinterpret_cast<float*>(values + kDecodePartition * dh);  // [group][Dh], pre-scaled by 1/sqrt(Dh)
-  float* scores = q + group * dh;                     // [group][kDecodePartition]
-  float* stats = scores + group * kDecodePartition;  // [group][2]: max, sum of exp
-  float* sums = stats + 2 * group;                    // [4 warps][kDecodeHeadsPerPass][Dh]
+  float* scores = q + group * dh;                                       // [group][kDecodePartition]
+  float* stats = scores + group * kDecodePartition;                     // [group][2]: max, sum of exp
+  float* sums = stats + 2 * group;                                      // [4 warps][kDecodeHeadsPerPass][Dh]
   // Per (token, head, partition): Dh floats of sums then (max, denominator).
   auto partial = [&](int head, int p) {
     return workspace + ((static_cast<int64_t>(token) * a.num_heads + head) * partitions + p) * (dh + 2);
@@ -495,8 +495,9 @@ constexpr DecodeInstance kDecodeInstances[] = {
 absl::Status CheckArgs(const AttentionArgs& a, absl::string_view kernel) {
   if (a.head_dim % 8 != 0 || a.head_dim < 8 || a.head_dim > 256 || a.num_kv_heads <= 0 ||
       a.num_heads % a.num_kv_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(kernel, ": head_dim ", a.head_dim, " with ", a.num_heads, " heads and ",
-                                                   a.num_kv_heads, " KV heads is not supported (head_dim must be a "
+    return absl::InvalidArgumentError(absl::StrCat(kernel, ": head_dim ", a.head_dim, " with ", a.num_heads,
+                                                   " heads and ", a.num_kv_heads,
+                                                   " KV heads is not supported (head_dim must be a "
                                                    "multiple of 8 in 8..256, heads a multiple of KV heads)"));
   }
   return absl::OkStatus();

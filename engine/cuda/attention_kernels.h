@@ -25,15 +25,15 @@ namespace nibble::cuda {
 inline constexpr int kDecodePartition = 64;  // key positions per decode block
 
 struct AttentionArgs {
-  half* qkv = nullptr;              // [T, (H + 2K) * Dh]
-  half* k_cache = nullptr;          // [blocks, block_size, K, Dh]
-  half* v_cache = nullptr;          // [blocks, block_size, K, Dh]
-  const float* inv_freq = nullptr;  // [Dh / 2]
-  const int* positions = nullptr;   // [T]
-  const int* seq_starts = nullptr;  // [B + 1]
+  half* qkv = nullptr;                // [T, (H + 2K) * Dh]
+  half* k_cache = nullptr;            // [blocks, block_size, K, Dh]
+  half* v_cache = nullptr;            // [blocks, block_size, K, Dh]
+  const float* inv_freq = nullptr;    // [Dh / 2]
+  const int* positions = nullptr;     // [T]
+  const int* seq_starts = nullptr;    // [B + 1]
   const int* context_lens = nullptr;  // [B]
   const int* block_tables = nullptr;  // [B, table_width]
-  half* out = nullptr;              // [T, H * Dh]
+  half* out = nullptr;                // [T, H * Dh]
   int num_tokens = 0;
   int num_seqs = 0;
   int num_heads = 0;

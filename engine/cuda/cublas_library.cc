@@ -57,8 +57,7 @@ CublasLibrary::~CublasLibrary() { dlclose(handle_); }
 
 absl::Status CublasLibrary::Check(cublasStatus_t status, absl::string_view what) const {
   if (status == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
-  return absl::InternalError(
-      absl::StrCat(what, ": cuBLAS error ", status_name_(status), ": ", status_string_(status)));
+  return absl::InternalError(absl::StrCat(what, ": cuBLAS error ", status_name_(status), ": ", status_string_(status)));
 }
 
 }  // namespace nibble::cuda

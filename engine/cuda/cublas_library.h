@@ -45,8 +45,8 @@ class CublasLibrary {
   // cublasGemmEx's C entry point, spelled out: cublas_api.h also declares a C++ overload (compute type as a
   // cudaDataType), which decltype cannot pick between.
   using GemmEx = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void*,
-                                    const void*, cudaDataType, int, const void*, cudaDataType, int, const void*,
-                                    void*, cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t);
+                                    const void*, cudaDataType, int, const void*, cudaDataType, int, const void*, void*,
+                                    cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t);
   GemmEx gemm_ex = nullptr;
 
  private:

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/parallel_for.h"
+#include "engine/base/status_macros.h"
 #include "engine/cuda/attention_kernels.h"
 #include "engine/cuda/cublas_library.h"
 #include "engine/cuda/cuda_status.h"
@@ -16,20 +18,18 @@
 #include "engine/cuda/sampling_kernels.h"
 #include "engine/cuda/w4a16_kernels.h"
 #include "engine/cuda/w4a16_layout.h"
-#include "engine/base/parallel_for.h"
-#include "engine/base/status_macros.h"
 
 namespace nibble {
 namespace {
 
 using cuda::CudaStatus;
 
-absl::Status CheckTensor(absl::string_view op, absl::string_view name, const Tensor& tensor, DType dtype,
-                         int64_t rows, int64_t cols) {
+absl::Status CheckTensor(absl::string_view op, absl::string_view name, const Tensor& tensor, DType dtype, int64_t rows,
+                         int64_t cols) {
   if (tensor.data == nullptr || tensor.dtype != dtype || tensor.rows() != rows || tensor.cols() != cols) {
     return absl::InvalidArgumentError(absl::StrCat("cuda ", op, ": ", name, " is ", DTypeName(tensor.dtype), " ",
-                                                   tensor.shape.ToString(), ", expected ", DTypeName(dtype), " [",
-                                                   rows, ", ", cols, "]"));
+                                                   tensor.shape.ToString(), ", expected ", DTypeName(dtype), " [", rows,
+                                                   ", ", cols, "]"));
   }
   return absl::OkStatus();
 }
@@ -138,9 +138,9 @@ class CudaBackend : public Backend {
     NIBBLE_RETURN_IF_ERROR(cublas.Check(cublas.set_stream(backend->cublas_, backend->stream_), "cublasSetStream"));
     // A fixed cuBLAS workspace keeps its calls capturable in CUDA graphs.
     NIBBLE_ASSIGN_OR_RETURN(backend->cublas_workspace_, backend->Allocate(kCublasWorkspaceBytes));
-    NIBBLE_RETURN_IF_ERROR(cublas.Check(
-        cublas.set_workspace(backend->cublas_, backend->cublas_workspace_.data(), kCublasWorkspaceBytes),
-        "cublasSetWorkspace"));
+    NIBBLE_RETURN_IF_ERROR(
+        cublas.Check(cublas.set_workspace(backend->cublas_, backend->cublas_workspace_.data(), kCublasWorkspaceBytes),
+                     "cublasSetWorkspace"));
     return std::unique_ptr<Backend>(std::move(backend));
   }
 
@@ -224,8 +224,10 @@ class CudaBackend : public Backend {
       NIBBLE_ASSIGN_OR_RETURN(Buffer zeros, UploadBytes(w.zeros.data(), w.zeros.size() * sizeof(uint32_t)));
       // Size the scratch this Linear needs now, so that steps never allocate: the split-K workspace for up
       // to 32 tokens, and the fp16 copy of W the prefill path multiplies with cuBLAS.
-      NIBBLE_RETURN_IF_ERROR(split_workspace_.Get<float>(*this, stream_, 32 * out, false, "split-K workspace").status());
-      NIBBLE_RETURN_IF_ERROR(split_counters_.Get<int>(*this, stream_, out / cuda::kTileRows + 1, false, "split-K counters").status());
+      NIBBLE_RETURN_IF_ERROR(
+          split_workspace_.Get<float>(*this, stream_, 32 * out, false, "split-K workspace").status());
+      NIBBLE_RETURN_IF_ERROR(
+          split_counters_.Get<int>(*this, stream_, out / cuda::kTileRows + 1, false, "split-K counters").status());
       NIBBLE_RETURN_IF_ERROR(dequantized_.Get<half>(*this, stream_, in * out, false, "dequantized weights").status());
       return std::make_unique<CudaW4Linear>(in, out, std::move(codes), std::move(scales), std::move(zeros),
                                             std::move(bias), w.tiled, w.group_size);
@@ -290,13 +292,16 @@ class CudaBackend : public Backend {
     const cuda::W4DeviceWeights& w = w4->device();
     if (w.tiled && m <= 32) {
       const cuda::W4MmaPlan plan = cuda::PlanW4Mma(m, w.n, w.k, sm_count_);
-      NIBBLE_ASSIGN_OR_RETURN(float* workspace, split_workspace_.Get<float>(*this, stream_, 32 * w.n, capturing_, "split-K"));
-      NIBBLE_ASSIGN_OR_RETURN(int* counters, split_counters_.Get<int>(*this, stream_, w.n / cuda::kTileRows + 1, capturing_, "split-K"));
+      NIBBLE_ASSIGN_OR_RETURN(float* workspace,
+                              split_workspace_.Get<float>(*this, stream_, 32 * w.n, capturing_, "split-K"));
+      NIBBLE_ASSIGN_OR_RETURN(
+          int* counters, split_counters_.Get<int>(*this, stream_, w.n / cuda::kTileRows + 1, capturing_, "split-K"));
       return cuda::LaunchW4Mma(w, x.as<half>(), m, w4->bias(), y.as<half>(), plan, workspace, counters, stream_);
     }
     if (!w.tiled && m <= 32) return cuda::LaunchW4Generic(w, x.as<half>(), m, w4->bias(), y.as<half>(), stream_);
     // Prefill: dequantize W to fp16 once per call, then one cuBLAS GEMM.
-    NIBBLE_ASSIGN_OR_RETURN(half* dequantized, dequantized_.Get<half>(*this, stream_, w.n * w.k, capturing_, "dequantized weights"));
+    NIBBLE_ASSIGN_OR_RETURN(half * dequantized,
+                            dequantized_.Get<half>(*this, stream_, w.n * w.k, capturing_, "dequantized weights"));
     NIBBLE_RETURN_IF_ERROR(cuda::LaunchW4Dequantize(w, dequantized, stream_));
     NIBBLE_RETURN_IF_ERROR(Gemm(dequantized, x, y));
     return AddBias(w4->bias(), y);
@@ -332,11 +337,12 @@ class CudaBackend : public Backend {
     if (batch.max_new_tokens > 1 && cuda::PrefillAttentionSupports(shape.head_dim)) {
       return cuda::LaunchAttentionPrefill(args, stream_);
     }
-    NIBBLE_ASSIGN_OR_RETURN(float* partials, attention_partials_.Get<float>(
-                                                 *this, stream_, cuda::AttentionDecodeWorkspaceFloats(args), capturing_,
-                                                 "attention partials"));
-    NIBBLE_ASSIGN_OR_RETURN(int* counters, attention_counters_.Get<int>(*this, stream_, cuda::AttentionDecodeCounters(args),
-                                                                        capturing_, "attention counters"));
+    NIBBLE_ASSIGN_OR_RETURN(float* partials,
+                            attention_partials_.Get<float>(*this, stream_, cuda::AttentionDecodeWorkspaceFloats(args),
+                                                           capturing_, "attention partials"));
+    NIBBLE_ASSIGN_OR_RETURN(
+        int* counters, attention_counters_.Get<int>(*this, stream_, cuda::AttentionDecodeCounters(args), capturing_,
+                                                    "attention counters"));
     return cuda::LaunchAttentionDecode(args, partials, counters, stream_);
   }
 
@@ -364,17 +370,28 @@ class CudaBackend : public Backend {
     std::vector<cuda::PenaltyEntry> penalties;
     for (int r = 0; r < rows; ++r) {
       const SamplingParams& p = *requests[r].params;
-      params[r] = {p.temperature, p.top_p, p.min_p, p.repetition_penalty, p.presence_penalty, p.frequency_penalty,
-                   p.top_k, std::min(p.num_logprobs, kMaxLogprobs), p.seed, requests[r].step,
-                   static_cast<int>(penalties.size()), 0};
+      params[r] = {p.temperature,
+                   p.top_p,
+                   p.min_p,
+                   p.repetition_penalty,
+                   p.presence_penalty,
+                   p.frequency_penalty,
+                   p.top_k,
+                   std::min(p.num_logprobs, kMaxLogprobs),
+                   p.seed,
+                   requests[r].step,
+                   static_cast<int>(penalties.size()),
+                   0};
       const bool penalised = p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
       if (penalised) {
         std::map<int32_t, cuda::PenaltyEntry> seen;
         for (int32_t token : requests[r].prompt_tokens) {
-          if (token >= 0 && token < vocab) seen.try_emplace(token, cuda::PenaltyEntry{token, 0, 0}).first->second.in_prompt = 1;
+          if (token >= 0 && token < vocab)
+            seen.try_emplace(token, cuda::PenaltyEntry{token, 0, 0}).first->second.in_prompt = 1;
         }
         for (int32_t token : requests[r].output_tokens) {
-          if (token >= 0 && token < vocab) ++seen.try_emplace(token, cuda::PenaltyEntry{token, 0, 0}).first->second.output_count;
+          if (token >= 0 && token < vocab)
+            ++seen.try_emplace(token, cuda::PenaltyEntry{token, 0, 0}).first->second.output_count;
         }
         for (const auto& [token, entry] : seen) penalties.push_back(entry);
       }
@@ -382,20 +399,22 @@ class CudaBackend : public Backend {
     }
     const size_t params_bytes = params.size() * sizeof(cuda::SamplingRow);
     const size_t penalty_bytes = penalties.size() * sizeof(cuda::PenaltyEntry);
-    NIBBLE_ASSIGN_OR_RETURN(char* staging, sampling_inputs_.Get<char>(*this, stream_, params_bytes + penalty_bytes, false, "sampling"));
+    NIBBLE_ASSIGN_OR_RETURN(
+        char* staging, sampling_inputs_.Get<char>(*this, stream_, params_bytes + penalty_bytes, false, "sampling"));
     NIBBLE_RETURN_IF_ERROR(CudaStatus(
         cudaMemcpyAsync(staging, params.data(), params_bytes, cudaMemcpyHostToDevice, stream_), "sampling upload"));
     if (penalty_bytes > 0) {
-      NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaMemcpyAsync(staging + params_bytes, penalties.data(), penalty_bytes,
-                                                        cudaMemcpyHostToDevice, stream_),
-                                        "sampling upload"));
+      NIBBLE_RETURN_IF_ERROR(CudaStatus(
+          cudaMemcpyAsync(staging + params_bytes, penalties.data(), penalty_bytes, cudaMemcpyHostToDevice, stream_),
+          "sampling upload"));
     }
-    NIBBLE_ASSIGN_OR_RETURN(float* work, sampling_work_.Get<float>(*this, stream_, static_cast<size_t>(rows) * vocab, false, "sampling"));
-    NIBBLE_ASSIGN_OR_RETURN(cuda::SampledRow* results, sampling_results_.Get<cuda::SampledRow>(*this, stream_, rows, false, "sampling"));
-    NIBBLE_RETURN_IF_ERROR(cuda::LaunchSample(logits.as<float>(), work, rows, vocab,
-                                              reinterpret_cast<const cuda::SamplingRow*>(staging),
-                                              reinterpret_cast<const cuda::PenaltyEntry*>(staging + params_bytes),
-                                              results, stream_));
+    NIBBLE_ASSIGN_OR_RETURN(
+        float* work, sampling_work_.Get<float>(*this, stream_, static_cast<size_t>(rows) * vocab, false, "sampling"));
+    NIBBLE_ASSIGN_OR_RETURN(cuda::SampledRow * results,
+                            sampling_results_.Get<cuda::SampledRow>(*this, stream_, rows, false, "sampling"));
+    NIBBLE_RETURN_IF_ERROR(
+        cuda::LaunchSample(logits.as<float>(), work, rows, vocab, reinterpret_cast<const cuda::SamplingRow*>(staging),
+                           reinterpret_cast<const cuda::PenaltyEntry*>(staging + params_bytes), results, stream_));
     std::vector<cuda::SampledRow> host(rows);
     NIBBLE_RETURN_IF_ERROR(CudaStatus(
         cudaMemcpyAsync(host.data(), results, rows * sizeof(cuda::SampledRow), cudaMemcpyDeviceToHost, stream_),

@@ -47,7 +47,8 @@ class CudaParityTest : public ::testing::Test {
   // A tensor in `backend`'s memory holding `values` in its activation dtype (or `dtype`).
   DeviceTensor Upload(Backend& backend, const std::vector<float>& values, Shape shape,
                       std::optional<DType> dtype = std::nullopt) {
-    auto tensor = backend.UploadTensor(HostTensor::FromFloats(values, shape), dtype.value_or(backend.activation_dtype()));
+    auto tensor =
+        backend.UploadTensor(HostTensor::FromFloats(values, shape), dtype.value_or(backend.activation_dtype()));
     EXPECT_TRUE(tensor.ok()) << tensor.status();
     return std::move(*tensor);
   }
@@ -75,7 +76,8 @@ class CudaParityTest : public ::testing::Test {
 };
 
 TEST_F(CudaParityTest, EmbeddingGatherAndSiluMul) {
-  for (const auto& [vocab, dim, tokens] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{32000, 4096, 7}, {512, 64, 33}}) {
+  for (const auto& [vocab, dim, tokens] :
+       std::vector<std::tuple<int64_t, int64_t, int64_t>>{{32000, 4096, 7}, {512, 64, 33}}) {
     const std::vector<float> table = RandomFloats(vocab * dim, 1);
     std::vector<int32_t> ids(tokens);
     for (int64_t t = 0; t < tokens; ++t) ids[t] = static_cast<int32_t>((t * 7919 + 13) % vocab);
@@ -105,7 +107,8 @@ TEST_F(CudaParityTest, EmbeddingGatherAndSiluMul) {
 }
 
 TEST_F(CudaParityTest, NormsMatchCpu) {
-  for (const auto& [tokens, dim] : std::vector<std::pair<int64_t, int64_t>>{{1, 4096}, {512, 4096}, {3, 64}, {5, 172}}) {
+  for (const auto& [tokens, dim] :
+       std::vector<std::pair<int64_t, int64_t>>{{1, 4096}, {512, 4096}, {3, 64}, {5, 172}}) {
     const std::vector<float> x = RandomFloats(tokens * dim, 3), delta = RandomFloats(tokens * dim, 4, 0.5f);
     const std::vector<float> weight = RandomFloats(dim, 5);
     for (bool add : {false, true}) {
@@ -128,7 +131,8 @@ TEST_F(CudaParityTest, NormsMatchCpu) {
 }
 
 TEST_F(CudaParityTest, DenseLinearMatchesCpu) {
-  for (const auto& [m, in, out] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 4096, 4096}, {64, 4096, 512}, {7, 64, 512}}) {
+  for (const auto& [m, in, out] :
+       std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 4096, 4096}, {64, 4096, 512}, {7, 64, 512}}) {
     HostLinear linear;
     linear.in_features = in;
     linear.out_features = out;
@@ -205,7 +209,7 @@ class W4LinearParityTest : public CudaParityTest {
 
 std::vector<int64_t> DecodeAndPrefillSizes() {
   std::vector<int64_t> sizes(32);
-  std::iota(sizes.begin(), sizes.end(), 1);  // every M in 1..32 (the MMA kernel)
+  std::iota(sizes.begin(), sizes.end(), 1);             // every M in 1..32 (the MMA kernel)
   for (int64_t m : {33, 128, 512}) sizes.push_back(m);  // prefill (dequantize + cuBLAS)
   return sizes;
 }
@@ -256,7 +260,8 @@ TEST_P(AttentionParityTest, MatchesCpu) {
   // Scattered block tables: sequence s takes blocks s, s + seqs, s + 2 seqs, ... in reverse order.
   std::vector<std::vector<int32_t>> tables(seqs);
   for (size_t s = 0; s < seqs; ++s) {
-    for (int32_t b = blocks / static_cast<int32_t>(seqs) - 1; b >= 0; --b) tables[s].push_back(b * static_cast<int32_t>(seqs) + static_cast<int32_t>(s));
+    for (int32_t b = blocks / static_cast<int32_t>(seqs) - 1; b >= 0; --b)
+      tables[s].push_back(b * static_cast<int32_t>(seqs) + static_cast<int32_t>(s));
   }
   std::vector<float> inv_freq(c.head_dim / 2);
   for (int i = 0; i < c.head_dim / 2; ++i) inv_freq[i] = 1.0f / std::pow(10000.0f, 2.0f * i / c.head_dim);
@@ -296,8 +301,7 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, AttentionParityTest,
     ::testing::Values(
         // Llama-2-7B heads (head_dim 128, no GQA): prefill 300 / 37 / 1, second chunk, decode, long decode.
-        AttentionCase{4, 4, 128, {{300, 37, 1}, {200, 1, 5}, {1, 1, 1}}},
-        AttentionCase{4, 4, 128, {{1000, 3}, {1, 1}}},
+        AttentionCase{4, 4, 128, {{300, 37, 1}, {200, 1, 5}, {1, 1, 1}}}, AttentionCase{4, 4, 128, {{1000, 3}, {1, 1}}},
         // GQA (4 query heads per KV head), head_dim 64.
         AttentionCase{8, 2, 64, {{130, 64}, {1, 70}, {1, 1}}},
         // stories260K: 8 heads, 4 KV heads, head_dim 8 (decode kernel for everything).

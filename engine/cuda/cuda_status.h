@@ -4,17 +4,16 @@
 
 #include <cuda_runtime.h>
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace nibble::cuda {
 
 inline absl::Status CudaStatus(cudaError_t error, absl::string_view what) {
   if (error == cudaSuccess) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat(what, ": CUDA error ", cudaGetErrorName(error), ": ",
-                                          cudaGetErrorString(error)));
+  return absl::InternalError(
+      absl::StrCat(what, ": CUDA error ", cudaGetErrorName(error), ": ", cudaGetErrorString(error)));
 }
 
 // The status of the last kernel launch on this thread (launch-configuration errors).

@@ -39,9 +39,8 @@ constexpr int kMaxChunks = 8;
 // memory latency per pass rather than one per element: with plain loops the compiler must assume the row
 // and delta pointers alias and serializes each load behind the previous store.
 template <int kVec>
-__global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(half* residual, const half* delta,
-                                                                     const half* weight, float eps, int dim,
-                                                                     half* out) {
+__global__ void __launch_bounds__(kNormThreads)
+    add_rms_norm_kernel(half* residual, const half* delta, const half* weight, float eps, int dim, half* out) {
   using Chunk = Halves<kVec>;
   const int chunks = dim / kVec;
   auto* row = reinterpret_cast<Chunk*>(residual + static_cast<int64_t>(blockIdx.x) * dim);
@@ -64,7 +63,8 @@ __global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(half* residu
     if (index >= chunks) continue;
 #pragma unroll
     for (int v = 0; v < kVec; ++v) {
-      if (delta_row != nullptr) values[c].value[v] = __float2half(__half2float(values[c].value[v]) + __half2float(deltas[c].value[v]));
+      if (delta_row != nullptr)
+        values[c].value[v] = __float2half(__half2float(values[c].value[v]) + __half2float(deltas[c].value[v]));
       const float value = __half2float(values[c].value[v]);
       sum_squares += value * value;
     }
@@ -102,15 +102,16 @@ absl::Status LaunchAddRmsNorm(half* residual, const half* delta, const half* wei
   // 16-byte chunks need 16-byte aligned rows: a dim divisible by 8 and aligned base pointers.
   const bool aligned = dim % 8 == 0 && (reinterpret_cast<uintptr_t>(residual) | reinterpret_cast<uintptr_t>(delta) |
                                         reinterpret_cast<uintptr_t>(weight) | reinterpret_cast<uintptr_t>(out)) %
-                                               16 == 0;
+                                               16 ==
+                                           0;
   const int64_t max_dim = int64_t{kNormThreads} * kMaxChunks * (aligned ? 8 : 1);
   if (dim > max_dim) {
     return absl::InvalidArgumentError(absl::StrCat("add_rms_norm_kernel: dim ", dim, " exceeds the ", max_dim,
                                                    " a block holds in registers", aligned ? "" : " (unaligned rows)"));
   }
   const auto kernel = aligned ? add_rms_norm_kernel<8> : add_rms_norm_kernel<1>;
-  kernel<<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(residual, delta, weight, eps,
-                                                                   static_cast<int>(dim), out);
+  kernel<<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(residual, delta, weight, eps, static_cast<int>(dim),
+                                                                   out);
   return LaunchStatus("add_rms_norm_kernel");
 }
 

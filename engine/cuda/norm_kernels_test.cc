@@ -1,4 +1,6 @@
 // Parity of the CUDA RMSNorm kernels with the CPU backend's fp32 reference. Skips without a GPU.
+#include "engine/cuda/norm_kernels.h"
+
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -9,7 +11,6 @@
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cuda/cuda_backend.h"
-#include "engine/cuda/norm_kernels.h"
 
 namespace nibble::cuda {
 namespace {

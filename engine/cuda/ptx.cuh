@@ -47,7 +47,9 @@ __device__ __forceinline__ void Mma16816(float d[4], const uint32_t a[4], const 
 // stored matrix: exactly an m16n8k16 B fragment when the stored rows are the 16 values of k.
 __device__ __forceinline__ void LoadMatrixX2Trans(const half* row_address, uint32_t b[2]) {
   const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(row_address));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];" : "=r"(b[0]), "=r"(b[1]) : "r"(address));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];"
+               : "=r"(b[0]), "=r"(b[1])
+               : "r"(address));
 }
 
 }  // namespace nibble::cuda

@@ -87,9 +87,9 @@ __device__ void BuildHistogram(const float* work, int vocab, float max, float in
   __syncthreads();
 }
 
-__global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits_all, float* work_all, int vocab,
-                                                          const SamplingRow* params_all, const PenaltyEntry* penalties,
-                                                          SampledRow* out_all) {
+__global__ void __launch_bounds__(kThreads)
+    sample_kernel(const float* logits_all, float* work_all, int vocab, const SamplingRow* params_all,
+                  const PenaltyEntry* penalties, SampledRow* out_all) {
   __shared__ float float_scratch[kWarps];
   __shared__ int int_scratch[kWarps];
   __shared__ DigitHistogram warp_histograms[kWarps];
@@ -119,7 +119,8 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits_al
     if (p.repetition_penalty != 1.0f && (entry.in_prompt || entry.output_count > 0)) {
       value = value > 0.0f ? value / p.repetition_penalty : value * p.repetition_penalty;
     }
-    if (entry.output_count > 0) value -= p.presence_penalty + p.frequency_penalty * static_cast<float>(entry.output_count);
+    if (entry.output_count > 0)
+      value -= p.presence_penalty + p.frequency_penalty * static_cast<float>(entry.output_count);
     work[entry.token] = value;
   }
   __syncthreads();
@@ -177,7 +178,8 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits_al
       uint32_t prefix = 0;
       float above = 0.0f;  // probability of keys above the current prefix's range
       for (int shift = 28; shift >= 0; shift -= 4) {
-        if (shift != 28) BuildHistogram(work, vocab, max_logit, inv_t, cutoff, prefix, shift, &histogram, warp_histograms);
+        if (shift != 28)
+          BuildHistogram(work, vocab, max_logit, inv_t, cutoff, prefix, shift, &histogram, warp_histograms);
         int digit = 15;
         while (digit > 0 && above + histogram.sum[digit] < target) above += histogram.sum[digit--];
         prefix |= static_cast<uint32_t>(digit) << shift;
@@ -236,7 +238,8 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits_al
       for (int i = threadIdx.x; i < vocab; i += kThreads) {
         if (OrderKey(work[i]) >= cutoff) last_kept = i;
       }
-      for (int offset = 16; offset > 0; offset /= 2) last_kept = ::max(last_kept, __shfl_xor_sync(0xffffffffu, last_kept, offset));
+      for (int offset = 16; offset > 0; offset /= 2)
+        last_kept = ::max(last_kept, __shfl_xor_sync(0xffffffffu, last_kept, offset));
       if (threadIdx.x % 32 == 0) int_scratch[threadIdx.x / 32] = last_kept;
       __syncthreads();
       if (threadIdx.x == 0) {

@@ -3,9 +3,8 @@
 // takes each thread's static TLS (the TLS of every library the program is linked against) out of that stack.
 // Linked, libcublasLt's 94 KiB of TLS made those threads fail to start; cublas_library.h opens cuBLAS at run
 // time instead. These tests need no GPU: dlopen of cuBLAS and thread creation happen on the host.
-#include <pthread.h>
-
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include "engine/cuda/cublas_library.h"
 
@@ -20,7 +19,8 @@ int StartSmallStackThread() {
   pthread_attr_init(&attributes);
   pthread_attr_setstacksize(&attributes, kCivetwebStackBytes);
   pthread_t thread;
-  const int result = pthread_create(&thread, &attributes, [](void*) -> void* { return nullptr; }, nullptr);
+  const int result = pthread_create(
+      &thread, &attributes, [](void*) -> void* { return nullptr; }, nullptr);
   pthread_attr_destroy(&attributes);
   if (result == 0) pthread_join(thread, nullptr);
   return result;

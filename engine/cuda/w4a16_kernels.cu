@@ -87,9 +87,10 @@ struct Stage {
 // shared memory filled by cp.async, keeping kStages - 1 stages (1 KB per tile each) in flight. Per stage each lane
 // loads its activations with 16-byte loads (4 per block of 8 tokens: the B fragments of all 8 k16 steps, in
 // w4a16_layout.h's TileInput order); per k16 step it turns its A fragments into q - z and issues the MMAs;
-// per group it multiplies the group's fp32 sums by the rows' scales. With the weights as A, the MMA's 8-wide N dimension holds up to 8 tokens, so M = 1..8
-// reads no more weight bytes than M = 1. With one split the warp writes y; otherwise it adds into the fp32
-// workspace and the last warp of its group of tiles writes y and re-zeroes what the group used.
+// per group it multiplies the group's fp32 sums by the rows' scales. With the weights as A, the MMA's 8-wide N
+// dimension holds up to 8 tokens, so M = 1..8 reads no more weight bytes than M = 1. With one split the warp writes y;
+// otherwise it adds into the fp32 workspace and the last warp of its group of tiles writes y and re-zeroes what the
+// group used.
 template <int kNTiles, int kTokenBlocks, int kGroupSize>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs args) {
   constexpr int kGroupsPerStage = kGroupSize >= kStageTiles * kTileInputs ? 1 : kStageTiles * kTileInputs / kGroupSize;
@@ -125,13 +126,15 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs 
         const int64_t tile = tile0 + nt;
 #pragma unroll
         for (int st = 0; st < kStageTiles; ++st) {
-          if (kt0 + st < kt_end) CopyAsync16(&stage.words[nt][st][lane], args.tiles + (tile * k_tiles + kt0 + st) * 32 + lane);
+          if (kt0 + st < kt_end)
+            CopyAsync16(&stage.words[nt][st][lane], args.tiles + (tile * k_tiles + kt0 + st) * 32 + lane);
         }
         // Lanes 2gi and 2gi + 1 copy group gi's 32 bytes of scales; lane 16 + gi its 8 bytes of zeros.
         if (lane < 2 * kGroupsPerStage) {
           const int gi = lane / 2;
           if (group0 + gi < groups) {
-            CopyAsync16(&stage.scales[nt][gi][(lane % 2) * 8], args.scales + (tile * groups + group0 + gi) * kTileRows + (lane % 2) * 8);
+            CopyAsync16(&stage.scales[nt][gi][(lane % 2) * 8],
+                        args.scales + (tile * groups + group0 + gi) * kTileRows + (lane % 2) * 8);
           }
         } else if (lane >= 16 && lane < 16 + kGroupsPerStage) {
           const int gi = lane - 16;
@@ -170,13 +173,14 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs 
           const int token = tb * 8 + g;
           x16[st][p][tb] = make_uint4(0u, 0u, 0u, 0u);
           if (token < args.m && kt0 + st < kt_end) {
-            const half* inputs = args.x + static_cast<int64_t>(token) * args.k + (kt0 + st) * kTileInputs + 32 * p + 8 * t;
+            const half* inputs =
+                args.x + static_cast<int64_t>(token) * args.k + (kt0 + st) * kTileInputs + 32 * p + 8 * t;
             x16[st][p][tb] = __ldg(reinterpret_cast<const uint4*>(inputs));
           }
         }
-    // Group by group: the MMAs sum (q - z) x over the group's steps in fp32, then the group's per-row scale
-    // multiplies that partial sum into the accumulator (one FMA per element per group, not a multiply per
-    // weight). Steps are whole k-tiles' worth of groups, so a group is either inside [kt_begin, kt_end) or not.
+        // Group by group: the MMAs sum (q - z) x over the group's steps in fp32, then the group's per-row scale
+        // multiplies that partial sum into the accumulator (one FMA per element per group, not a multiply per
+        // weight). Steps are whole k-tiles' worth of groups, so a group is either inside [kt_begin, kt_end) or not.
 #pragma unroll
     for (int gi = 0; gi < kGroupsPerStage; ++gi) {
       if (kt0 + (gi * kStepsPerGroup) / 4 >= kt_end) break;
@@ -221,7 +225,8 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) w4a16_mma_kernel(MmaArgs 
 #pragma unroll
         for (int tb = 0; tb < kTokenBlocks; ++tb)
 #pragma unroll
-          for (int c = 0; c < 4; ++c) acc[nt][tb][c] = fmaf(c < 2 ? scale_lo : scale_hi, partial[nt][tb][c], acc[nt][tb][c]);
+          for (int c = 0; c < 4; ++c)
+            acc[nt][tb][c] = fmaf(c < 2 ? scale_lo : scale_hi, partial[nt][tb][c], acc[nt][tb][c]);
       }
     }
     __syncwarp();  // every lane is done with this slot before a later issue() refills it
@@ -305,7 +310,7 @@ __global__ void w4a16_dequantize_tiled_kernel(W4DeviceWeights w, half* out) {
   const auto* zeros = reinterpret_cast<const uint2*>(w.zeros);
   for (int p = 0; p < 2; ++p) {
     const int64_t k0 = kt * kTileInputs + TileInput(2 * p, t, 0);  // steps 2p, 2p + 1: inputs k0 .. k0 + 7
-    const int64_t record = nt * groups + k0 / w.group_size;      // one group: TileInput keeps 32 inputs together
+    const int64_t record = nt * groups + k0 / w.group_size;        // one group: TileInput keeps 32 inputs together
     const half2 scale_lo = __half2half2(w.scales[record * kTileRows + g]);
     const half2 scale_hi = __half2half2(w.scales[record * kTileRows + g + 8]);
     const GroupZeros z = MakeGroupZeros(zeros[record], g);
@@ -344,10 +349,11 @@ struct MmaInstance {
   MmaKernel kernel;
 };
 
-
-#define NIBBLE_W4_INSTANCES(NT, G)                                                                    \
+#define NIBBLE_W4_INSTANCES(NT, G)                                                                      \
   MmaInstance{NT, 1, G, w4a16_mma_kernel<NT, 1, G>}, MmaInstance{NT, 2, G, w4a16_mma_kernel<NT, 2, G>}, \
-      MmaInstance{NT, 3, G, w4a16_mma_kernel<NT, 3, G>}, MmaInstance{NT, 4, G, w4a16_mma_kernel<NT, 4, G>}
+      MmaInstance{NT, 3, G, w4a16_mma_kernel<NT, 3, G>}, MmaInstance {                                  \
+    NT, 4, G, w4a16_mma_kernel<NT, 4, G>                                                                \
+  }
 
 constexpr MmaInstance kMmaInstances[] = {
     NIBBLE_W4_INSTANCES(1, 32), NIBBLE_W4_INSTANCES(1, 64), NIBBLE_W4_INSTANCES(1, 128),
@@ -376,10 +382,12 @@ W4MmaPlan PlanW4Mma(int64_t m, int64_t n, int64_t k, int sm_count) {
 absl::Status LaunchW4Mma(const W4DeviceWeights& w, const half* x, int64_t m, const float* bias, half* y,
                          const W4MmaPlan& plan, float* workspace, int* counters, cudaStream_t stream) {
   if (!w.tiled || m < 1 || m > 32) {
-    return absl::InvalidArgumentError(absl::StrCat("w4a16_mma_kernel: needs the tiled layout and 1..32 tokens, got ", m));
+    return absl::InvalidArgumentError(
+        absl::StrCat("w4a16_mma_kernel: needs the tiled layout and 1..32 tokens, got ", m));
   }
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0) {
-    return absl::InvalidArgumentError("w4a16_mma_kernel: activations must be 16-byte aligned (read 8 halves at a time)");
+    return absl::InvalidArgumentError(
+        "w4a16_mma_kernel: activations must be 16-byte aligned (read 8 halves at a time)");
   }
   const int token_blocks = static_cast<int>((m + 7) / 8);
   const MmaInstance* instance = nullptr;
@@ -390,9 +398,9 @@ absl::Status LaunchW4Mma(const W4DeviceWeights& w, const half* x, int64_t m, con
     }
   }
   if (instance == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("w4a16_mma_kernel: no instance for ", plan.n_tiles_per_block,
-                                                   " tiles per warp, ", token_blocks, " token blocks, group size ",
-                                                   w.group_size, " (compiled: 1-2 tiles, 1-4 blocks, groups 32/64/128)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "w4a16_mma_kernel: no instance for ", plan.n_tiles_per_block, " tiles per warp, ", token_blocks,
+        " token blocks, group size ", w.group_size, " (compiled: 1-2 tiles, 1-4 blocks, groups 32/64/128)"));
   }
   if ((w.n / kTileRows) % plan.n_tiles_per_block != 0 || plan.split_k < 1 ||
       (plan.split_k > 1 && (workspace == nullptr || counters == nullptr))) {
@@ -401,12 +409,22 @@ absl::Status LaunchW4Mma(const W4DeviceWeights& w, const half* x, int64_t m, con
   const int64_t k_tiles = w.k / kTileInputs;
   const int64_t groups_of_tiles = w.n / kTileRows / plan.n_tiles_per_block;
   const int64_t per_split = ((k_tiles + plan.split_k - 1) / plan.split_k + 1) / 2 * 2;
-  MmaArgs args{reinterpret_cast<const uint4*>(w.codes), w.scales, reinterpret_cast<const uint2*>(w.zeros), x, bias, y,
-               workspace, counters, static_cast<int>(m), static_cast<int>(w.n), static_cast<int>(w.k), plan.split_k,
+  MmaArgs args{reinterpret_cast<const uint4*>(w.codes),
+               w.scales,
+               reinterpret_cast<const uint2*>(w.zeros),
+               x,
+               bias,
+               y,
+               workspace,
+               counters,
+               static_cast<int>(m),
+               static_cast<int>(w.n),
+               static_cast<int>(w.k),
+               plan.split_k,
                static_cast<int>(per_split)};
   const int64_t warps = groups_of_tiles * plan.split_k;
   const unsigned blocks = static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock);
-instance->kernel<<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(args);
+  instance->kernel<<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(args);
   return LaunchStatus("w4a16_mma_kernel");
 }
 
@@ -414,10 +432,12 @@ absl::Status LaunchW4Dequantize(const W4DeviceWeights& w, half* out, cudaStream_
   constexpr int kBlock = 256;
   if (w.tiled) {
     const int64_t warps = w.n / kTileRows * (w.k / kTileInputs);
-    w4a16_dequantize_tiled_kernel<<<static_cast<unsigned>((warps * 32 + kBlock - 1) / kBlock), kBlock, 0, stream>>>(w, out);
+    w4a16_dequantize_tiled_kernel<<<static_cast<unsigned>((warps * 32 + kBlock - 1) / kBlock), kBlock, 0, stream>>>(
+        w, out);
     return LaunchStatus("w4a16_dequantize_tiled_kernel");
   }
-  w4a16_dequantize_generic_kernel<<<static_cast<unsigned>((w.n * w.k + kBlock - 1) / kBlock), kBlock, 0, stream>>>(w, out);
+  w4a16_dequantize_generic_kernel<<<static_cast<unsigned>((w.n * w.k + kBlock - 1) / kBlock), kBlock, 0, stream>>>(w,
+                                                                                                                   out);
   return LaunchStatus("w4a16_dequantize_generic_kernel");
 }
 

@@ -10,8 +10,7 @@ bool FitsTiledLayout(int64_t n, int64_t k, int group_size) {
          k % group_size == 0;
 }
 
-absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, int64_t out_features,
-                                    ThreadPool& pool) {
+absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, int64_t out_features, ThreadPool& pool) {
   W4Weights w;
   w.n = out_features;
   w.k = in_features;
@@ -32,25 +31,24 @@ absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, i
     const int64_t k_tiles = w.k / kTileInputs;
     w.codes.resize(static_cast<size_t>(w.n / kTileRows * k_tiles * 32 * 4));
     pool.ParallelFor(w.n / kTileRows, 4, [&](int64_t nt_begin, int64_t nt_end) {
-    for (int64_t nt = nt_begin; nt < nt_end; ++nt) {
-      for (int64_t kt = 0; kt < k_tiles; ++kt) {
-        uint32_t* tile = w.codes.data() + (nt * k_tiles + kt) * 128;
-        for (int lane = 0; lane < 32; ++lane) {
-          const int64_t row = nt * kTileRows + lane / 4;
-          for (int s = 0; s < 4; ++s) {
-            // i[e]: the input fragment position e stands for; slots 0..7 as documented in the header.
-            int64_t i[4];
-            for (int e = 0; e < 4; ++e) i[e] = kt * kTileInputs + TileInput(s, lane % 4, e);
-            const uint32_t slots[8] = {code(row, i[0]),     code(row + 8, i[0]), code(row, i[2]),
-                                       code(row + 8, i[2]), code(row, i[1]),     code(row + 8, i[1]),
-                                       code(row, i[3]),     code(row + 8, i[3])};
-            uint32_t word = 0;
-            for (int i = 0; i < 8; ++i) word |= slots[i] << (4 * i);
-            tile[lane * 4 + s] = word;
+      for (int64_t nt = nt_begin; nt < nt_end; ++nt) {
+        for (int64_t kt = 0; kt < k_tiles; ++kt) {
+          uint32_t* tile = w.codes.data() + (nt * k_tiles + kt) * 128;
+          for (int lane = 0; lane < 32; ++lane) {
+            const int64_t row = nt * kTileRows + lane / 4;
+            for (int s = 0; s < 4; ++s) {
+              // i[e]: the input fragment position e stands for; slots 0..7 as documented in the header.
+              int64_t i[4];
+              for (int e = 0; e < 4; ++e) i[e] = kt * kTileInputs + TileInput(s, lane % 4, e);
+              const uint32_t slots[8] = {code(row, i[0]), code(row + 8, i[0]), code(row, i[2]), code(row + 8, i[2]),
+                                         code(row, i[1]), code(row + 8, i[1]), code(row, i[3]), code(row + 8, i[3])};
+              uint32_t word = 0;
+              for (int i = 0; i < 8; ++i) word |= slots[i] << (4 * i);
+              tile[lane * 4 + s] = word;
+            }
           }
         }
       }
-    }
     });
   } else {
     w.codes.assign(static_cast<size_t>((w.n * w.k + 3) / 4), 0u);

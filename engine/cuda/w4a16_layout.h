@@ -52,9 +52,9 @@ struct W4Weights {
   int64_t k = 0;  // in_features
   int group_size = 0;
   bool tiled = false;
-  std::vector<uint32_t> codes;     // tiled: the tile words; generic: bytes [N, K] packed 4 per word
-  std::vector<uint16_t> scales;    // fp16 bits: tiled [N / 16][groups][16], generic [groups, N]
-  std::vector<uint32_t> zeros;     // tiled [N / 16][groups][2], generic [groups, ceil(N / 8)]
+  std::vector<uint32_t> codes;   // tiled: the tile words; generic: bytes [N, K] packed 4 per word
+  std::vector<uint16_t> scales;  // fp16 bits: tiled [N / 16][groups][16], generic [groups, N]
+  std::vector<uint32_t> zeros;   // tiled [N / 16][groups][2], generic [groups, ceil(N / 8)]
   int64_t groups() const { return (k + group_size - 1) / group_size; }
 };
 
@@ -63,7 +63,6 @@ bool FitsTiledLayout(int64_t n, int64_t k, int group_size);
 
 // Repacks an AutoAWQ GEMM weight of `in_features` x `out_features` (tiled when it fits, else generic), in
 // parallel on `pool`.
-absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, int64_t out_features,
-                                    ThreadPool& pool);
+absl::StatusOr<W4Weights> RepackAwq(const AwqWeight& awq, int64_t in_features, int64_t out_features, ThreadPool& pool);
 
 }  // namespace nibble::cuda

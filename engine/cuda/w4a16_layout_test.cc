@@ -37,7 +37,8 @@ class W4LayoutTest : public ::testing::TestWithParam<Shape3> {};
 
 TEST_P(W4LayoutTest, LanesSeeExactlyTheAwqWeights) {
   const Shape3 shape = GetParam();
-  const AwqWeight awq = testing::RandomAwq(shape.in, shape.out, shape.group, static_cast<uint32_t>(shape.in * 31 + shape.out));
+  const AwqWeight awq =
+      testing::RandomAwq(shape.in, shape.out, shape.group, static_cast<uint32_t>(shape.in * 31 + shape.out));
   ThreadPool pool;
   const auto w = RepackAwq(awq, shape.in, shape.out, pool);
   ASSERT_TRUE(w.ok()) << w.status();

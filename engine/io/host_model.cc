@@ -106,7 +106,8 @@ absl::StatusOr<HostLinear> ConcatOutputs(std::span<const HostLinear* const> part
   HostLinear fused;
   fused.in_features = parts[0]->in_features;
   const bool quantized = parts[0]->quantized();
-  const bool any_bias = std::any_of(parts.begin(), parts.end(), [](const HostLinear* p) { return p->bias.has_value(); });
+  const bool any_bias =
+      std::any_of(parts.begin(), parts.end(), [](const HostLinear* p) { return p->bias.has_value(); });
   for (const HostLinear* part : parts) {
     if (part->in_features != fused.in_features || part->quantized() != quantized) {
       return absl::InvalidArgumentError(
@@ -123,8 +124,8 @@ absl::StatusOr<HostLinear> ConcatOutputs(std::span<const HostLinear* const> part
     // Every part fills whole packed words: concatenate the words of each row (and the scales) directly.
     const int group_size = std::get<AwqWeight>(parts[0]->weight).group_size;
     const int64_t groups = (in + group_size - 1) / group_size;
-    std::vector<std::byte> qweight(static_cast<size_t>(in * out / 8) * 4), qzeros(static_cast<size_t>(groups * out / 8) * 4),
-        scales(static_cast<size_t>(groups * out) * 2);
+    std::vector<std::byte> qweight(static_cast<size_t>(in * out / 8) * 4),
+        qzeros(static_cast<size_t>(groups * out / 8) * 4), scales(static_cast<size_t>(groups * out) * 2);
     int64_t col0 = 0;
     for (const HostLinear* part : parts) {
       const auto& awq = std::get<AwqWeight>(part->weight);
@@ -136,7 +137,8 @@ absl::StatusOr<HostLinear> ConcatOutputs(std::span<const HostLinear* const> part
       auto copy_rows = [&](const HostTensor& from, std::vector<std::byte>& to, int64_t rows, int64_t row_bytes,
                            int64_t to_row_bytes, int64_t offset_bytes) {
         for (int64_t r = 0; r < rows; ++r) {
-          std::memcpy(to.data() + r * to_row_bytes + offset_bytes, from.data + r * row_bytes, static_cast<size_t>(row_bytes));
+          std::memcpy(to.data() + r * to_row_bytes + offset_bytes, from.data + r * row_bytes,
+                      static_cast<size_t>(row_bytes));
         }
       };
       copy_rows(awq.qweight, qweight, in, n / 8 * 4, out / 8 * 4, col0 / 8 * 4);

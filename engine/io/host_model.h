@@ -18,8 +18,8 @@
 #include "absl/strings/string_view.h"
 #include "engine/base/dtype.h"
 #include "engine/base/parallel_for.h"
-#include "engine/io/model_config.h"
 #include "engine/base/tensor.h"
+#include "engine/io/model_config.h"
 
 namespace nibble {
 
@@ -32,7 +32,9 @@ struct HostTensor {
   int64_t numel() const { return shape.numel(); }
   size_t bytes() const { return static_cast<size_t>(numel()) * DTypeSize(dtype); }
   template <typename T>
-  std::span<const T> span() const { return {reinterpret_cast<const T*>(data), static_cast<size_t>(numel())}; }
+  std::span<const T> span() const {
+    return {reinterpret_cast<const T*>(data), static_cast<size_t>(numel())};
+  }
 
   // A tensor that owns a copy of `values`.
   static HostTensor FromFloats(std::vector<float> values, Shape shape);
@@ -58,8 +60,7 @@ struct AwqWeight {
 inline constexpr int kAwqNibbleColumn[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 // The 4-bit codes of an AutoAWQ-packed int32 [rows, ceil(cols/8)] tensor (qweight or qzeros), one byte each,
 // as [rows, cols] in row-major order. Rows are unpacked in parallel on `pool` when one is given.
-std::vector<uint8_t> UnpackAwqNibbles(const HostTensor& packed, int64_t rows, int64_t cols,
-                                      ThreadPool* pool = nullptr);
+std::vector<uint8_t> UnpackAwqNibbles(const HostTensor& packed, int64_t rows, int64_t cols, ThreadPool* pool = nullptr);
 
 // One nn.Linear: y = x W^T + b with W [out, in].
 struct HostLinear {

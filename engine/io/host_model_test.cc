@@ -12,9 +12,9 @@ namespace {
 struct AwqFixture {
   int64_t in, out;
   int group_size;
-  std::vector<uint8_t> codes;   // [in, out]
-  std::vector<uint8_t> zeros;   // [groups, out]
-  std::vector<float> scales;    // [groups, out], fp16-representable
+  std::vector<uint8_t> codes;  // [in, out]
+  std::vector<uint8_t> zeros;  // [groups, out]
+  std::vector<float> scales;   // [groups, out], fp16-representable
   AwqWeight weight;
 };
 
@@ -98,9 +98,9 @@ TEST(HostModelTest, ConcatOutputsOfAwqKeepsEveryWeight) {
   }
   ASSERT_TRUE(fused->bias.has_value());
   const std::vector<float> bias = fused->bias->ToFloats();
-  EXPECT_EQ(bias[0], 0.0f);    // q had no bias: zeros
-  EXPECT_EQ(bias[12], 0.5f);   // k's bias
-  EXPECT_EQ(bias[35], 0.0f);   // v had none
+  EXPECT_EQ(bias[0], 0.0f);   // q had no bias: zeros
+  EXPECT_EQ(bias[12], 0.5f);  // k's bias
+  EXPECT_EQ(bias[35], 0.0f);  // v had none
 }
 
 TEST(HostModelTest, ConcatOutputsOfDenseStacksRows) {

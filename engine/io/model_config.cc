@@ -36,8 +36,7 @@ absl::StatusOr<double> NumberField(const json& object, const std::string& source
   return it->get<double>();
 }
 
-absl::StatusOr<bool> BoolField(const json& object, const std::string& source, absl::string_view field,
-                               bool fallback) {
+absl::StatusOr<bool> BoolField(const json& object, const std::string& source, absl::string_view field, bool fallback) {
   auto it = object.find(field);
   if (it == object.end() || it->is_null()) return fallback;
   if (!it->is_boolean()) return FieldError(source, field, "must be true or false");
@@ -52,8 +51,7 @@ absl::StatusOr<std::string> StringField(const json& object, const std::string& s
   return it->get<std::string>();
 }
 
-absl::StatusOr<Architecture> ParseArchitecture(const json& object, const std::string& source,
-                                               std::string* name) {
+absl::StatusOr<Architecture> ParseArchitecture(const json& object, const std::string& source, std::string* name) {
   auto it = object.find("architectures");
   if (it == object.end() || !it->is_array() || it->empty() || !(*it)[0].is_string()) {
     return FieldError(source, "architectures", "must be a non-empty list of names");
@@ -62,9 +60,9 @@ absl::StatusOr<Architecture> ParseArchitecture(const json& object, const std::st
   if (*name == "LlamaForCausalLM") return Architecture::kLlama;
   if (*name == "MistralForCausalLM") return Architecture::kMistral;
   if (*name == "Qwen2ForCausalLM") return Architecture::kQwen2;
-  return absl::InvalidArgumentError(absl::StrCat(
-      source, ": unsupported architecture \"", *name,
-      "\" (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ": unsupported architecture \"", *name,
+                   "\" (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)"));
 }
 
 absl::StatusOr<std::optional<Llama3RopeScaling>> ParseRopeScaling(const json& object, const std::string& source) {
@@ -82,16 +80,18 @@ absl::StatusOr<std::optional<Llama3RopeScaling>> ParseRopeScaling(const json& ob
   }
   Llama3RopeScaling scaling;
   NIBBLE_ASSIGN_OR_RETURN(scaling.factor, NumberField(*it, source, "factor", scaling.factor));
-  NIBBLE_ASSIGN_OR_RETURN(scaling.low_freq_factor, NumberField(*it, source, "low_freq_factor", scaling.low_freq_factor));
+  NIBBLE_ASSIGN_OR_RETURN(scaling.low_freq_factor,
+                          NumberField(*it, source, "low_freq_factor", scaling.low_freq_factor));
   NIBBLE_ASSIGN_OR_RETURN(scaling.high_freq_factor,
                           NumberField(*it, source, "high_freq_factor", scaling.high_freq_factor));
-  NIBBLE_ASSIGN_OR_RETURN(scaling.original_max_position_embeddings,
-                          IntField(*it, source, "original_max_position_embeddings",
-                                   scaling.original_max_position_embeddings));
+  NIBBLE_ASSIGN_OR_RETURN(
+      scaling.original_max_position_embeddings,
+      IntField(*it, source, "original_max_position_embeddings", scaling.original_max_position_embeddings));
   if (scaling.factor <= 0 || scaling.low_freq_factor <= 0 || scaling.high_freq_factor <= scaling.low_freq_factor ||
       scaling.original_max_position_embeddings <= 0) {
-    return FieldError(source, "rope_scaling",
-                      "needs factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0");
+    return FieldError(
+        source, "rope_scaling",
+        "needs factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0");
   }
   return scaling;
 }
@@ -184,17 +184,17 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const json& object, const std::stri
     absl::string_view field;
     int64_t value;
   };
-  for (const Positive& check : {Positive{"vocab_size", config.vocab_size}, Positive{"hidden_size", config.hidden_size},
-                                Positive{"intermediate_size", config.intermediate_size},
-                                Positive{"num_hidden_layers", config.num_layers},
-                                Positive{"num_key_value_heads", config.num_kv_heads},
-                                Positive{"head_dim", config.head_dim},
-                                Positive{"max_position_embeddings", config.max_position_embeddings}}) {
+  for (const Positive& check :
+       {Positive{"vocab_size", config.vocab_size}, Positive{"hidden_size", config.hidden_size},
+        Positive{"intermediate_size", config.intermediate_size}, Positive{"num_hidden_layers", config.num_layers},
+        Positive{"num_key_value_heads", config.num_kv_heads}, Positive{"head_dim", config.head_dim},
+        Positive{"max_position_embeddings", config.max_position_embeddings}}) {
     if (check.value <= 0) return FieldError(source, check.field, absl::StrCat("must be positive, got ", check.value));
   }
   if (config.num_heads % config.num_kv_heads != 0) {
-    return FieldError(source, "num_key_value_heads",
-                      absl::StrCat("(", config.num_kv_heads, ") must divide num_attention_heads (", config.num_heads, ")"));
+    return FieldError(
+        source, "num_key_value_heads",
+        absl::StrCat("(", config.num_kv_heads, ") must divide num_attention_heads (", config.num_heads, ")"));
   }
   if (config.head_dim % 2 != 0 || config.head_dim > 256) {
     return FieldError(source, "head_dim", absl::StrCat("must be even and at most 256, got ", config.head_dim));
@@ -214,7 +214,8 @@ absl::StatusOr<ModelConfig> ReadModelConfig(const std::filesystem::path& model_d
   const std::filesystem::path legacy_path = model_dir / "quant_config.json";
   if (!config.awq && std::filesystem::exists(legacy_path)) {
     NIBBLE_ASSIGN_OR_RETURN(json legacy, ReadJsonFile(legacy_path));
-    if (!legacy.is_object()) return absl::InvalidArgumentError(absl::StrCat(legacy_path.string(), ": expected an object"));
+    if (!legacy.is_object())
+      return absl::InvalidArgumentError(absl::StrCat(legacy_path.string(), ": expected an object"));
     NIBBLE_ASSIGN_OR_RETURN(config.awq, ParseAwqConfig(legacy, legacy_path.string(), /*legacy=*/true));
   }
   return config;
@@ -241,7 +242,8 @@ json ModelConfigToJson(const ModelConfig& config) {
       {"bos_token_id", config.bos_token_id},
       {"torch_dtype", config.torch_dtype},
   };
-  object["eos_token_id"] = config.eos_token_ids.size() == 1 ? json(config.eos_token_ids[0]) : json(config.eos_token_ids);
+  object["eos_token_id"] =
+      config.eos_token_ids.size() == 1 ? json(config.eos_token_ids[0]) : json(config.eos_token_ids);
   if (config.architecture == Architecture::kLlama) {
     object["attention_bias"] = config.qkv_bias;
     object["mlp_bias"] = config.mlp_bias;
@@ -259,8 +261,8 @@ json ModelConfigToJson(const ModelConfig& config) {
   }
   if (config.awq) {
     object["quantization_config"] = {
-        {"quant_method", "awq"},  {"bits", config.awq->bits},         {"group_size", config.awq->group_size},
-        {"zero_point", true},     {"version", config.awq->version},   {"modules_to_not_convert", nullptr},
+        {"quant_method", "awq"}, {"bits", config.awq->bits},       {"group_size", config.awq->group_size},
+        {"zero_point", true},    {"version", config.awq->version}, {"modules_to_not_convert", nullptr},
     };
   }
   return object;

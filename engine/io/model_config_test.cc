@@ -31,8 +31,11 @@ TEST(ModelConfigTest, Qwen2HasQkvBiasAndLlama3Scaling) {
   object["architectures"] = {"Qwen2ForCausalLM"};
   object["num_key_value_heads"] = 8;
   object["eos_token_id"] = {151643, 151645};
-  object["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
-                            {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
+  object["rope_scaling"] = {{"rope_type", "llama3"},
+                            {"factor", 8.0},
+                            {"low_freq_factor", 1.0},
+                            {"high_freq_factor", 4.0},
+                            {"original_max_position_embeddings", 8192}};
   const auto config = ParseModelConfig(object, "config.json");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(config->qkv_bias);
@@ -45,8 +48,8 @@ TEST(ModelConfigTest, Qwen2HasQkvBiasAndLlama3Scaling) {
 
 TEST(ModelConfigTest, RoundTripsThroughJson) {
   json object = Llama();
-  object["quantization_config"] = {{"quant_method", "awq"}, {"bits", 4}, {"group_size", 64},
-                                   {"zero_point", true}, {"version", "GEMM"}};
+  object["quantization_config"] = {
+      {"quant_method", "awq"}, {"bits", 4}, {"group_size", 64}, {"zero_point", true}, {"version", "GEMM"}};
   const auto config = ParseModelConfig(object, "config.json");
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_TRUE(config->awq.has_value());
@@ -73,8 +76,7 @@ TEST_P(ModelConfigErrorTest, NamesTheFileAndTheProblem) {
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(config.status().message().find("/models/x/config.json"), absl::string_view::npos) << config.status();
-  EXPECT_NE(config.status().message().find(GetParam().expected_in_message), absl::string_view::npos)
-      << config.status();
+  EXPECT_NE(config.status().message().find(GetParam().expected_in_message), absl::string_view::npos) << config.status();
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -86,14 +88,20 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"StringLayers", [](json& j) { j["num_hidden_layers"] = "32"; }, "must be an integer"},
         BadConfig{"KvHeadsDoNotDivide", [](json& j) { j["num_key_value_heads"] = 5; }, "must divide"},
         BadConfig{"NegativeVocab", [](json& j) { j["vocab_size"] = -1; }, "\"vocab_size\" must be positive"},
-        BadConfig{"UnknownRopeScaling", [](json& j) { j["rope_scaling"] = {{"type", "yarn"}, {"factor", 4}}; },
+        BadConfig{"UnknownRopeScaling",
+                  [](json& j) {
+                    j["rope_scaling"] = {{"type", "yarn"}, {"factor", 4}};
+                  },
                   "rope_type \"yarn\""},
         BadConfig{"ThreeBitAwq",
                   [](json& j) {
                     j["quantization_config"] = {{"quant_method", "awq"}, {"bits", 3}, {"group_size", 128}};
                   },
                   "must be 4-bit"},
-        BadConfig{"GptqIsNotAwq", [](json& j) { j["quantization_config"] = {{"quant_method", "gptq"}}; },
+        BadConfig{"GptqIsNotAwq",
+                  [](json& j) {
+                    j["quantization_config"] = {{"quant_method", "gptq"}};
+                  },
                   "only \"awq\""}),
     [](const auto& info) { return info.param.name; });
 

@@ -18,9 +18,9 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "engine/base/tensor.h"
 #include "engine/io/host_model.h"
 #include "engine/io/model_config.h"
-#include "engine/base/tensor.h"
 
 namespace nibble {
 

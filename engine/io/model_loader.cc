@@ -5,8 +5,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "engine/io/model_layout.h"
 #include "engine/base/status_macros.h"
+#include "engine/io/model_layout.h"
 
 namespace nibble {
 namespace {
@@ -38,8 +38,8 @@ class Assembler {
     if (config_.tie_word_embeddings) {
       model.lm_head = model.embedding;
     } else {
-      NIBBLE_ASSIGN_OR_RETURN(model.lm_head, Take(std::string(kLmHeadName), table, std::nullopt,
-                                                  " (tie_word_embeddings is false)"));
+      NIBBLE_ASSIGN_OR_RETURN(model.lm_head,
+                              Take(std::string(kLmHeadName), table, std::nullopt, " (tie_word_embeddings is false)"));
     }
     return model;
   }
@@ -50,15 +50,15 @@ class Assembler {
   absl::StatusOr<HostTensor> Take(const std::string& name, const Shape& expected, std::optional<DType> exact_dtype,
                                   absl::string_view missing_hint = "") const {
     if (!tensors_.Has(name)) {
-      return absl::NotFoundError(absl::StrCat(tensors_.origin(), ": tensor \"", name, "\" is missing; ",
-                                              config_source_, " implies it", missing_hint));
+      return absl::NotFoundError(absl::StrCat(tensors_.origin(), ": tensor \"", name, "\" is missing; ", config_source_,
+                                              " implies it", missing_hint));
     }
     NIBBLE_ASSIGN_OR_RETURN(HostTensor tensor, tensors_.Get(name));
     const bool dtype_ok = exact_dtype ? tensor.dtype == *exact_dtype : IsFloat(tensor.dtype);
     if (!dtype_ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          tensors_.FileOf(name), ": tensor \"", name, "\" has dtype ", DTypeName(tensor.dtype), " but must be ",
-          exact_dtype ? DTypeName(*exact_dtype) : "F32, F16 or BF16"));
+      return absl::InvalidArgumentError(absl::StrCat(tensors_.FileOf(name), ": tensor \"", name, "\" has dtype ",
+                                                     DTypeName(tensor.dtype), " but must be ",
+                                                     exact_dtype ? DTypeName(*exact_dtype) : "F32, F16 or BF16"));
     }
     if (!(tensor.shape == expected)) {
       return absl::InvalidArgumentError(absl::StrCat(tensors_.FileOf(name), ": tensor \"", name, "\" has shape ",
@@ -73,8 +73,9 @@ class Assembler {
     linear.in_features = slot.in_features;
     linear.out_features = slot.out_features;
     if (config_.awq) {
-      const std::string hint =
-          tensors_.Has(name + ".weight") ? " (its quantization_config says AWQ, but the checkpoint has a dense .weight)" : "";
+      const std::string hint = tensors_.Has(name + ".weight")
+                                   ? " (its quantization_config says AWQ, but the checkpoint has a dense .weight)"
+                                   : "";
       const AwqShapes shapes = AwqTensorShapes(slot.in_features, slot.out_features, config_.awq->group_size);
       AwqWeight awq;
       awq.group_size = config_.awq->group_size;

@@ -8,17 +8,17 @@
 #include "engine/io/model_layout.h"
 #include "engine/io/model_writer.h"
 #include "engine/io/safetensors.h"
-#include "engine/tools/synth.h"
 #include "engine/io/tensor_source.h"
+#include "engine/tools/synth.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/shared_data.h"
 
 namespace nibble {
 namespace {
 
+using nlohmann::json;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using nlohmann::json;
 
 std::vector<std::byte> BytesOf(const HostTensor& tensor) { return {tensor.data, tensor.data + tensor.bytes()}; }
 
@@ -37,8 +37,8 @@ ModelConfig OddConfig() {
 
 // Every tensor of a model under its HF name (the HostLinear's parts by suffix).
 std::map<std::string, HostTensor> Flatten(const HostModel& model) {
-  std::map<std::string, HostTensor> out = {{"embed", model.embedding}, {"norm", model.final_norm},
-                                           {"lm_head", model.lm_head}};
+  std::map<std::string, HostTensor> out = {
+      {"embed", model.embedding}, {"norm", model.final_norm}, {"lm_head", model.lm_head}};
   for (size_t l = 0; l < model.layers.size(); ++l) {
     const std::string prefix = LayerPrefix(static_cast<int64_t>(l));
     for (const DecoderNorm& norm : kDecoderNorms) out[prefix + std::string(norm.module)] = model.layers[l].*norm.member;
@@ -252,7 +252,8 @@ TEST_F(BadModelDirTest, WrongDtype) {
 }
 
 TEST_F(BadModelDirTest, WrongShape) {
-  ReplaceTensor("model.layers.1.self_attn.k_proj.weight", HostTensor::FromFloats(std::vector<float>(32 * 32), Shape{32, 32}));
+  ReplaceTensor("model.layers.1.self_attn.k_proj.weight",
+                HostTensor::FromFloats(std::vector<float>(32 * 32), Shape{32, 32}));
   const absl::Status status = LoadError();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(status.message(), file() + ": tensor \"model.layers.1.self_attn.k_proj.weight\" has shape [32, 32] but " +
@@ -270,7 +271,8 @@ TEST_F(BadModelDirTest, UntiedModelWithoutLmHead) {
   EditTensors([](std::vector<NamedTensor>& tensors) {
     std::erase_if(tensors, [](const NamedTensor& t) { return t.name == "lm_head.weight"; });
   });
-  EXPECT_THAT(LoadError().message(), AllOf(HasSubstr("\"lm_head.weight\" is missing"), HasSubstr("tie_word_embeddings is false")));
+  EXPECT_THAT(LoadError().message(),
+              AllOf(HasSubstr("\"lm_head.weight\" is missing"), HasSubstr("tie_word_embeddings is false")));
 }
 
 TEST_F(BadModelDirTest, AwqConfigOverADenseCheckpoint) {
@@ -279,8 +281,9 @@ TEST_F(BadModelDirTest, AwqConfigOverADenseCheckpoint) {
   });
   const absl::Status status = LoadError();
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(status.message(), AllOf(HasSubstr("model.layers.0.self_attn.q_proj.qweight\" is missing"),
-                                      HasSubstr("quantization_config says AWQ, but the checkpoint has a dense .weight")));
+  EXPECT_THAT(status.message(),
+              AllOf(HasSubstr("model.layers.0.self_attn.q_proj.qweight\" is missing"),
+                    HasSubstr("quantization_config says AWQ, but the checkpoint has a dense .weight")));
 }
 
 TEST_F(BadModelDirTest, InvalidConfigJson) {
@@ -290,7 +293,8 @@ TEST_F(BadModelDirTest, InvalidConfigJson) {
 
 TEST_F(BadModelDirTest, UnsupportedArchitecture) {
   EditConfig([](json& config) { config["architectures"] = {"GPT2LMHeadModel"}; });
-  EXPECT_THAT(LoadError().message(), AllOf(HasSubstr(config_file()), HasSubstr("unsupported architecture \"GPT2LMHeadModel\"")));
+  EXPECT_THAT(LoadError().message(),
+              AllOf(HasSubstr(config_file()), HasSubstr("unsupported architecture \"GPT2LMHeadModel\"")));
 }
 
 TEST_F(BadModelDirTest, MissingConfigAndWeights) {
@@ -311,15 +315,16 @@ class BadAwqDirTest : public BadModelDirTest {
 };
 
 TEST_F(BadAwqDirTest, ScalesMustBeF16) {
-  ReplaceTensor("model.layers.0.mlp.down_proj.scales", HostTensor::FromFloats(std::vector<float>(3 * 32), Shape{3, 32}));
+  ReplaceTensor("model.layers.0.mlp.down_proj.scales",
+                HostTensor::FromFloats(std::vector<float>(3 * 32), Shape{3, 32}));
   EXPECT_EQ(LoadError().message(),
             file() + ": tensor \"model.layers.0.mlp.down_proj.scales\" has dtype F32 but must be F16");
 }
 
 TEST_F(BadAwqDirTest, QweightShapeFollowsTheGroupSize) {
   EditConfig([](json& config) { config["quantization_config"]["group_size"] = 128; });
-  EXPECT_THAT(LoadError().message(),
-              AllOf(HasSubstr("model.layers.0.mlp.down_proj.qzeros\" has shape [3, 4] but"), HasSubstr("implies [2, 4]")));
+  EXPECT_THAT(LoadError().message(), AllOf(HasSubstr("model.layers.0.mlp.down_proj.qzeros\" has shape [3, 4] but"),
+                                           HasSubstr("implies [2, 4]")));
 }
 
 // --- The writer checks before it writes ---------------------------------------------------------------------
@@ -329,13 +334,15 @@ TEST(ModelWriterTest, RefusesAModelThatDisagreesWithItsConfig) {
   HostModel model = *SynthesizeModel(OddConfig(), 18);
   model.config.intermediate_size = 160;
   const auto status = WriteHostModel(dir.path() / "out", model).status();
-  EXPECT_THAT(status.message(), AllOf(HasSubstr("model being written to"), HasSubstr("mlp.gate_proj.weight\" has shape "
-                                                                                     "[172, 32] but its config implies [160, 32]")));
+  EXPECT_THAT(status.message(),
+              AllOf(HasSubstr("model being written to"), HasSubstr("mlp.gate_proj.weight\" has shape "
+                                                                   "[172, 32] but its config implies [160, 32]")));
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
 
   model = *SynthesizeModel(OddConfig(), 18);
   model.layers.pop_back();
-  EXPECT_THAT(WriteHostModel(dir.path() / "out", model).status().message(), HasSubstr("has 2 layers but its config says 3"));
+  EXPECT_THAT(WriteHostModel(dir.path() / "out", model).status().message(),
+              HasSubstr("has 2 layers but its config says 3"));
 
   model = *SynthesizeQuantizedModel(OddConfig(), 18, 64);
   model.config.awq->group_size = 100;  // same group count for in = 32 and 172: only the group size tells

@@ -32,8 +32,8 @@ absl::Status ValidateModelName(absl::string_view name) {
   }
   if (name[0] == '.') return absl::InvalidArgumentError(absl::StrCat("model name \"", name, "\" starts with '.'"));
   for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                    c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) {
       return absl::InvalidArgumentError(
           absl::StrCat("model name \"", name, "\" may only hold letters, digits, '.', '_' and '-'"));
@@ -108,15 +108,16 @@ absl::StatusOr<Manifest> VerifyVersionDir(const std::filesystem::path& version_d
     const std::filesystem::path path = version_dir / file.path;
     std::error_code error;
     const uint64_t bytes = std::filesystem::file_size(path, error);
-    if (error) return absl::FailedPreconditionError(absl::StrCat(path.string(), ": listed in the manifest but missing"));
+    if (error)
+      return absl::FailedPreconditionError(absl::StrCat(path.string(), ": listed in the manifest but missing"));
     if (bytes != file.bytes) {
       return absl::FailedPreconditionError(
           absl::StrCat(path.string(), ": ", bytes, " bytes, the manifest says ", file.bytes, " (corrupt artifact)"));
     }
     NIBBLE_ASSIGN_OR_RETURN(std::string sha256, Sha256OfFile(path));
     if (sha256 != file.sha256) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(path.string(), ": sha256 ", sha256, " differs from the manifest's ", file.sha256, " (corrupt artifact)"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          path.string(), ": sha256 ", sha256, " differs from the manifest's ", file.sha256, " (corrupt artifact)"));
     }
   }
   return manifest;

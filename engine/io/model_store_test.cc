@@ -18,8 +18,10 @@ void WriteVersion(const std::filesystem::path& dir, const std::string& contents)
   std::filesystem::create_directories(dir);
   WriteFile(dir / "model.safetensors", contents);
   nlohmann::json manifest = {{"format_version", kManifestFormatVersion},
-                             {"files", {{{"path", "model.safetensors"}, {"bytes", contents.size()},
-                                         {"sha256", *Sha256OfFile(dir / "model.safetensors")}}}}};
+                             {"files",
+                              {{{"path", "model.safetensors"},
+                                {"bytes", contents.size()},
+                                {"sha256", *Sha256OfFile(dir / "model.safetensors")}}}}};
   WriteFile(dir / kManifestFileName, manifest.dump());
 }
 
@@ -72,7 +74,8 @@ TEST(ModelStoreTest, AFlippedByteIsRefusedNamingTheFile) {
   EXPECT_NE(verified.status().message().find("model.safetensors"), absl::string_view::npos) << verified.status();
   std::filesystem::remove(dir / "model.safetensors");
   EXPECT_EQ(VerifyVersionDir(dir).status().code(), absl::StatusCode::kFailedPrecondition);
-  WriteFile(dir / kManifestFileName, "{\"format_version\": 1, \"files\": [{\"path\": \"../x\", \"bytes\": 1, \"sha256\": \"\"}]}");
+  WriteFile(dir / kManifestFileName,
+            "{\"format_version\": 1, \"files\": [{\"path\": \"../x\", \"bytes\": 1, \"sha256\": \"\"}]}");
   EXPECT_EQ(ReadManifest(dir).status().code(), absl::StatusCode::kInvalidArgument);
 }
 

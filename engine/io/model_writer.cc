@@ -5,9 +5,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/io/model_layout.h"
 #include "engine/io/model_loader.h"
-#include "engine/base/status_macros.h"
 #include "engine/io/tensor_source.h"
 #include "nlohmann/json.hpp"
 
@@ -16,12 +16,14 @@ namespace {
 
 absl::StatusOr<std::string> TorchDtypeName(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return std::string("float32");
-    case DType::kF16: return std::string("float16");
-    case DType::kBF16: return std::string("bfloat16");
+    case DType::kF32:
+      return std::string("float32");
+    case DType::kF16:
+      return std::string("float16");
+    case DType::kBF16:
+      return std::string("bfloat16");
     default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("models are written in F32, F16 or BF16, not ", DTypeName(dtype)));
+      return absl::InvalidArgumentError(absl::StrCat("models are written in F32, F16 or BF16, not ", DTypeName(dtype)));
   }
 }
 
@@ -44,7 +46,8 @@ std::vector<NamedTensor> NameTensors(const HostModel& model, DType dtype) {
   for (size_t layer = 0; layer < model.layers.size(); ++layer) {
     const HostLayer& host_layer = model.layers[layer];
     const std::string prefix = LayerPrefix(static_cast<int64_t>(layer));
-    for (const DecoderNorm& slot : kDecoderNorms) add(absl::StrCat(prefix, slot.module, ".weight"), host_layer.*slot.member);
+    for (const DecoderNorm& slot : kDecoderNorms)
+      add(absl::StrCat(prefix, slot.module, ".weight"), host_layer.*slot.member);
     for (const DecoderLinear& slot : DecoderLinears(model.config)) {
       const HostLinear& linear = host_layer.*slot.member;
       const std::string name = absl::StrCat(prefix, slot.module);
@@ -109,8 +112,9 @@ absl::StatusOr<std::vector<std::filesystem::path>> WriteHostModel(const std::fil
   if (error) return absl::InternalError(absl::StrCat(dir.string(), ": cannot create the directory: ", error.message()));
   std::vector<std::filesystem::path> written = {dir / "config.json"};
   NIBBLE_RETURN_IF_ERROR(WriteFileContents(written[0], ModelConfigToJson(config).dump(2) + "\n", options.sync));
-  NIBBLE_ASSIGN_OR_RETURN(std::vector<std::filesystem::path> weights,
-                          WriteSafetensorsShards(dir, tensors, options.max_shard_bytes, {{"format", "pt"}}, options.sync));
+  NIBBLE_ASSIGN_OR_RETURN(
+      std::vector<std::filesystem::path> weights,
+      WriteSafetensorsShards(dir, tensors, options.max_shard_bytes, {{"format", "pt"}}, options.sync));
   written.insert(written.end(), weights.begin(), weights.end());
   return written;
 }

@@ -21,9 +21,9 @@
 namespace nibble {
 
 struct ModelWriteOptions {
-  DType float_dtype = DType::kF16;                    // dense tensors: F32, F16 or BF16 (also config's torch_dtype)
+  DType float_dtype = DType::kF16;                   // dense tensors: F32, F16 or BF16 (also config's torch_dtype)
   uint64_t max_shard_bytes = kDefaultMaxShardBytes;  // transformers' default of 5 GB
-  bool sync = false;                                  // fsync every file written
+  bool sync = false;                                 // fsync every file written
 };
 
 // Returns the files written: config.json, then the safetensors files (and index).

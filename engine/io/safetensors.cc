@@ -51,18 +51,21 @@ absl::StatusOr<ParsedEntry> ParseEntry(const std::filesystem::path& path, const 
                                        uint64_t data_size) {
   if (!info.is_object()) return TensorError(path, name, "header entry is not an object");
   const auto dtype_it = info.find("dtype");
-  if (dtype_it == info.end() || !dtype_it->is_string()) return TensorError(path, name, "\"dtype\" is missing or not a string");
+  if (dtype_it == info.end() || !dtype_it->is_string())
+    return TensorError(path, name, "\"dtype\" is missing or not a string");
   const std::string dtype_name = dtype_it->get<std::string>();
   const absl::StatusOr<DType> dtype = ParseDType(dtype_name);
   if (!dtype.ok()) {
-    return TensorError(path, name, absl::StrCat("unsupported dtype \"", dtype_name,
-                                                "\" (supported: F32, F16, BF16, I32, I64, U8)"));
+    return TensorError(
+        path, name, absl::StrCat("unsupported dtype \"", dtype_name, "\" (supported: F32, F16, BF16, I32, I64, U8)"));
   }
 
   const auto shape_it = info.find("shape");
-  if (shape_it == info.end() || !shape_it->is_array()) return TensorError(path, name, "\"shape\" is missing or not a list");
+  if (shape_it == info.end() || !shape_it->is_array())
+    return TensorError(path, name, "\"shape\" is missing or not a list");
   if (shape_it->size() > static_cast<size_t>(Shape::kMaxRank)) {
-    return TensorError(path, name, absl::StrCat("rank ", shape_it->size(), " is above the supported ", Shape::kMaxRank));
+    return TensorError(path, name,
+                       absl::StrCat("rank ", shape_it->size(), " is above the supported ", Shape::kMaxRank));
   }
   std::vector<int64_t> dims;
   uint64_t numel = 1;
@@ -79,8 +82,8 @@ absl::StatusOr<ParsedEntry> ParseEntry(const std::filesystem::path& path, const 
   numel_overflows = numel_overflows || __builtin_mul_overflow(numel, DTypeSize(*dtype), &bytes);
 
   const auto offsets_it = info.find("data_offsets");
-  if (offsets_it == info.end() || !offsets_it->is_array() || offsets_it->size() != 2 || !NonNegative((*offsets_it)[0]) ||
-      !NonNegative((*offsets_it)[1])) {
+  if (offsets_it == info.end() || !offsets_it->is_array() || offsets_it->size() != 2 ||
+      !NonNegative((*offsets_it)[0]) || !NonNegative((*offsets_it)[1])) {
     return TensorError(path, name, "\"data_offsets\" must be a list of two non-negative integers");
   }
   const uint64_t begin = *NonNegative((*offsets_it)[0]);
@@ -92,10 +95,10 @@ absl::StatusOr<ParsedEntry> ParseEntry(const std::filesystem::path& path, const 
   }
   const Shape shape = Shape::FromRange(dims);
   if (numel_overflows || end - begin != bytes) {
-    return TensorError(path, name,
-                       absl::StrCat(offsets, " span ", end - begin, " bytes but ", DTypeName(*dtype), " ",
-                                    shape.ToString(), " needs ",
-                                    numel_overflows ? std::string("more than 2^64") : absl::StrCat(bytes)));
+    return TensorError(
+        path, name,
+        absl::StrCat(offsets, " span ", end - begin, " bytes but ", DTypeName(*dtype), " ", shape.ToString(), " needs ",
+                     numel_overflows ? std::string("more than 2^64") : absl::StrCat(bytes)));
   }
   return ParsedEntry{*dtype, shape, begin, end};
 }
@@ -129,7 +132,8 @@ absl::Status CheckTensorsToWrite(const std::filesystem::path& where, std::span<c
     if (named.name.empty() || named.name == kMetadataKey) {
       return FileError(where, absl::StrCat("cannot write a tensor named \"", named.name, "\""));
     }
-    if (!seen.insert(named.name).second) return FileError(where, absl::StrCat("tensor \"", named.name, "\" is given twice"));
+    if (!seen.insert(named.name).second)
+      return FileError(where, absl::StrCat("tensor \"", named.name, "\" is given twice"));
     for (int i = 0; i < named.tensor.shape.rank(); ++i) {
       if (named.tensor.shape[i] < 0) {
         return TensorError(where, named.name, absl::StrCat("negative dimension in ", named.tensor.shape.ToString()));
@@ -172,7 +176,8 @@ bool IsShardFileName(const std::string& name) {
   constexpr absl::string_view kPattern = "model-#####-of-#####.safetensors";
   if (name.size() != kPattern.size()) return false;
   for (size_t i = 0; i < name.size(); ++i) {
-    const bool matches = kPattern[i] == '#' ? std::isdigit(static_cast<unsigned char>(name[i])) != 0 : name[i] == kPattern[i];
+    const bool matches =
+        kPattern[i] == '#' ? std::isdigit(static_cast<unsigned char>(name[i])) != 0 : name[i] == kPattern[i];
     if (!matches) return false;
   }
   return true;
@@ -216,8 +221,8 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::filesystem::pat
                                         "-byte limit (not a safetensors file, or a corrupt one)"));
   }
   if (header_size > file_size - 8) {
-    return FileError(path, absl::StrCat("header length ", header_size, " runs past the end of the file (",
-                                        file_size, " bytes)"));
+    return FileError(
+        path, absl::StrCat("header length ", header_size, " runs past the end of the file (", file_size, " bytes)"));
   }
   const auto* header_text = reinterpret_cast<const char*>(mapping->data() + 8);
   const json header = json::parse(header_text, header_text + header_size, nullptr, /*allow_exceptions=*/false);

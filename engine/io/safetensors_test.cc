@@ -16,10 +16,10 @@
 namespace nibble {
 namespace {
 
+using nlohmann::json;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using nlohmann::json;
 
 // A tensor of `dtype` and `shape` whose bytes are 0, 1, 2, ... (mod 251) plus `salt`.
 HostTensor Pattern(DType dtype, Shape shape, int salt = 0) {
@@ -53,14 +53,10 @@ std::string RawFile(const std::string& header, size_t data_bytes, int64_t length
 std::vector<NamedTensor> MixedTensors() {
   return {
       {"a.f16_odd", Pattern(DType::kF16, Shape{5}, 1)},  // 10 bytes: would misalign what follows
-      {"b.f32", Pattern(DType::kF32, Shape{2, 3}, 2)},
-      {"c.bf16", Pattern(DType::kBF16, Shape{3, 1, 2}, 3)},
-      {"d.i32", Pattern(DType::kI32, Shape{4, 2}, 4)},
-      {"e.i64", Pattern(DType::kI64, Shape{3}, 5)},
-      {"f.u8", Pattern(DType::kU8, Shape{7}, 6)},
-      {"g.scalar", Pattern(DType::kF32, Shape{}, 7)},
-      {"h.empty", Pattern(DType::kF16, Shape{0, 4}, 8)},
-      {"i.rank4", Pattern(DType::kF32, Shape{2, 1, 2, 3}, 9)},
+      {"b.f32", Pattern(DType::kF32, Shape{2, 3}, 2)},   {"c.bf16", Pattern(DType::kBF16, Shape{3, 1, 2}, 3)},
+      {"d.i32", Pattern(DType::kI32, Shape{4, 2}, 4)},   {"e.i64", Pattern(DType::kI64, Shape{3}, 5)},
+      {"f.u8", Pattern(DType::kU8, Shape{7}, 6)},        {"g.scalar", Pattern(DType::kF32, Shape{}, 7)},
+      {"h.empty", Pattern(DType::kF16, Shape{0, 4}, 8)}, {"i.rank4", Pattern(DType::kF32, Shape{2, 1, 2, 3}, 9)},
   };
 }
 
@@ -94,7 +90,7 @@ TEST(SafetensorsTest, HeaderIsPaddedJsonAndDataIsLaidOutLargestElementsFirst) {
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(raw[i]);
   EXPECT_EQ(n % 8, 0u);
   const json header = json::parse(raw.substr(8, n));  // trailing spaces are JSON whitespace
-  EXPECT_FALSE(header.contains("__metadata__"));  // none given: none written (transformers needs none or "pt")
+  EXPECT_FALSE(header.contains("__metadata__"));      // none given: none written (transformers needs none or "pt")
   // I64 first, then the 4-byte dtypes in the given order, then the 2-byte ones, then U8.
   EXPECT_EQ(header["e.i64"]["data_offsets"], json({0, 24}));
   EXPECT_EQ(header["b.f32"]["data_offsets"], json({24, 48}));
@@ -176,8 +172,9 @@ TEST_F(BadSafetensorsTest, FileShorterThanTheLengthField) {
 }
 
 TEST_F(BadSafetensorsTest, HeaderLengthPastTheEndOfTheFile) {
-  EXPECT_THAT(OpenError(RawFile("{}", 0, 4000)).message(),
-              AllOf(HasSubstr(path_.string()), HasSubstr("header length 4000 runs past the end of the file (10 bytes)")));
+  EXPECT_THAT(
+      OpenError(RawFile("{}", 0, 4000)).message(),
+      AllOf(HasSubstr(path_.string()), HasSubstr("header length 4000 runs past the end of the file (10 bytes)")));
 }
 
 TEST_F(BadSafetensorsTest, AbsurdHeaderLength) {
@@ -215,8 +212,9 @@ TEST_F(BadSafetensorsTest, RankAboveFour) {
 TEST_F(BadSafetensorsTest, OffsetsPastTheEndOfTheData) {
   const absl::Status status =
       OpenError(RawFile(R"({"model.norm.weight":)" + Entry("U8", "[8990]", "[10,9000]") + "}", 8000));
-  EXPECT_EQ(status.message(), path_.string() + ": tensor \"model.norm.weight\": data_offsets [10, 9000] run past "
-                                               "the end of the data (8000 bytes)");
+  EXPECT_EQ(status.message(), path_.string() +
+                                  ": tensor \"model.norm.weight\": data_offsets [10, 9000] run past "
+                                  "the end of the data (8000 bytes)");
 }
 
 TEST_F(BadSafetensorsTest, TruncatedDataSection) {
@@ -315,14 +313,15 @@ TEST(SafetensorsWriterTest, FailedWriteIsAnErrorAndLeavesNoPartialFile) {
   const auto path = dir.path() / "big.safetensors";
   struct rlimit saved {};
   ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
-  struct sigaction ignore {}, old_action {};
+  struct sigaction ignore {
+  }, old_action{};
   ignore.sa_handler = SIG_IGN;
   ASSERT_EQ(sigaction(SIGXFSZ, &ignore, &old_action), 0);
   struct rlimit small = saved;
   small.rlim_cur = 4096;
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
-  const absl::Status status = WriteSafetensors(
-      path, std::vector<NamedTensor>{{"w", Pattern(DType::kF32, Shape{64, 64})}}, {}, /*sync=*/true);
+  const absl::Status status =
+      WriteSafetensors(path, std::vector<NamedTensor>{{"w", Pattern(DType::kF32, Shape{64, 64})}}, {}, /*sync=*/true);
   setrlimit(RLIMIT_FSIZE, &saved);
   sigaction(SIGXFSZ, &old_action, nullptr);
   EXPECT_FALSE(status.ok());
@@ -416,16 +415,17 @@ TEST(TensorSourceTest, IndexShardNamesMustStayInTheDirectory) {
   for (const std::string shard : {"../outside.safetensors", "sub/x.safetensors", ".."}) {
     WriteFile(dir.path() / "model.safetensors.index.json", json({{"weight_map", {{"w", shard}}}}).dump());
     const auto source = TensorSource::Open(dir.path());
-    EXPECT_THAT(source.status().message(),
-                AllOf(HasSubstr("model.safetensors.index.json"), HasSubstr("tensor \"w\""),
-                      HasSubstr("not a file name in the model directory")))
+    EXPECT_THAT(source.status().message(), AllOf(HasSubstr("model.safetensors.index.json"), HasSubstr("tensor \"w\""),
+                                                 HasSubstr("not a file name in the model directory")))
         << shard;
   }
 }
 
 TEST(TensorSourceTest, IndexListsATensorItsShardLacks) {
   testing::TempDir dir;
-  ASSERT_TRUE(WriteSafetensors(dir.path() / "a.safetensors", std::vector<NamedTensor>{{"x", Pattern(DType::kU8, Shape{1})}}).ok());
+  ASSERT_TRUE(
+      WriteSafetensors(dir.path() / "a.safetensors", std::vector<NamedTensor>{{"x", Pattern(DType::kU8, Shape{1})}})
+          .ok());
   WriteFile(dir.path() / "model.safetensors.index.json",
             json({{"weight_map", {{"x", "a.safetensors"}, {"y", "a.safetensors"}}}}).dump());
   EXPECT_THAT(TensorSource::Open(dir.path()).status().message(),
@@ -436,7 +436,8 @@ TEST(TensorSourceTest, IndexErrors) {
   testing::TempDir dir;
   const auto index = dir.path() / "model.safetensors.index.json";
   WriteFile(index, "{not json");
-  EXPECT_THAT(TensorSource::Open(dir.path()).status().message(), AllOf(HasSubstr(index.string()), HasSubstr("not a JSON object")));
+  EXPECT_THAT(TensorSource::Open(dir.path()).status().message(),
+              AllOf(HasSubstr(index.string()), HasSubstr("not a JSON object")));
   WriteFile(index, R"({"metadata": {}})");
   EXPECT_THAT(TensorSource::Open(dir.path()).status().message(), HasSubstr("\"weight_map\" is missing"));
   WriteFile(index, R"({"weight_map": {"w": "absent.safetensors"}})");

@@ -22,12 +22,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/base/tensor.h"
+#include "engine/io/host_model.h"
 #include "engine/runtime/batch.h"
 #include "engine/runtime/device_memory.h"
-#include "engine/io/host_model.h"
 #include "engine/runtime/kv_cache.h"
 #include "engine/runtime/sampling.h"
-#include "engine/base/tensor.h"
 
 namespace nibble {
 

@@ -4,8 +4,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "engine/runtime/device_memory.h"
 #include "engine/base/status_macros.h"
+#include "engine/runtime/device_memory.h"
 
 namespace nibble {
 
@@ -81,9 +81,9 @@ absl::StatusOr<DeviceBatch> BatchUploader::Upload(const StepBatch& batch) {
     const int64_t needed = (static_cast<int64_t>(context) + limits_.kv_block_size - 1) / limits_.kv_block_size;
     if (batch.seq_starts[b + 1] < batch.seq_starts[b] || context <= 0 ||
         static_cast<int64_t>(batch.block_tables[b].size()) < needed) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("batch: sequence ", b, " has ", batch.block_tables[b].size(), " KV blocks for ", context,
-                       " tokens (", limits_.kv_block_size, " per block)"));
+      return absl::InvalidArgumentError(absl::StrCat("batch: sequence ", b, " has ", batch.block_tables[b].size(),
+                                                     " KV blocks for ", context, " tokens (", limits_.kv_block_size,
+                                                     " per block)"));
     }
     if (needed > width) {
       return absl::InvalidArgumentError(absl::StrCat("batch: sequence ", b, " context of ", context,
@@ -93,7 +93,8 @@ absl::StatusOr<DeviceBatch> BatchUploader::Upload(const StepBatch& batch) {
     max_new_tokens = std::max(max_new_tokens, batch.seq_starts[b + 1] - batch.seq_starts[b]);
   }
   for (int32_t row : batch.logit_rows) {
-    if (row < 0 || row >= tokens) return absl::InvalidArgumentError(absl::StrCat("batch: logit row ", row, " out of range"));
+    if (row < 0 || row >= tokens)
+      return absl::InvalidArgumentError(absl::StrCat("batch: logit row ", row, " out of range"));
   }
 
   // Stage every array in one host image, laid out as in the device buffer, and copy the used prefix.
@@ -111,7 +112,8 @@ absl::StatusOr<DeviceBatch> BatchUploader::Upload(const StepBatch& batch) {
   std::copy(batch.logit_rows.begin(), batch.logit_rows.end(), staging_.begin() + layout.logit_rows);
   const size_t used = layout.logit_rows + static_cast<size_t>(rows);
   auto* base = static_cast<int32_t*>(buffer_.data());
-  NIBBLE_RETURN_IF_ERROR(memory_->CopyToDevice(staging_.data(), Tensor{base, DType::kI32, Shape{static_cast<int64_t>(used)}}));
+  NIBBLE_RETURN_IF_ERROR(
+      memory_->CopyToDevice(staging_.data(), Tensor{base, DType::kI32, Shape{static_cast<int64_t>(used)}}));
 
   DeviceBatch device;
   device.num_tokens = tokens;

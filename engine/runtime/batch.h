@@ -18,12 +18,12 @@ namespace nibble {
 class DeviceMemory;
 
 struct StepBatch {
-  std::vector<int32_t> token_ids;     // [T] new tokens, sequence after sequence
-  std::vector<int32_t> positions;     // [T] position of each token in its sequence
-  std::vector<int32_t> seq_starts{0};  // [B+1] first row of each sequence; seq_starts[B] = T
-  std::vector<int32_t> context_lens;  // [B] tokens of each sequence in the cache after this step
+  std::vector<int32_t> token_ids;                      // [T] new tokens, sequence after sequence
+  std::vector<int32_t> positions;                      // [T] position of each token in its sequence
+  std::vector<int32_t> seq_starts{0};                  // [B+1] first row of each sequence; seq_starts[B] = T
+  std::vector<int32_t> context_lens;                   // [B] tokens of each sequence in the cache after this step
   std::vector<std::span<const int32_t>> block_tables;  // [B] KV block ids of each sequence (views)
-  std::vector<int32_t> logit_rows;    // [R] token rows whose logits are wanted
+  std::vector<int32_t> logit_rows;                     // [R] token rows whose logits are wanted
 
   int32_t num_tokens() const { return static_cast<int32_t>(token_ids.size()); }
   int32_t num_seqs() const { return static_cast<int32_t>(context_lens.size()); }
@@ -43,19 +43,19 @@ struct DeviceBatch {
   int32_t num_logit_rows = 0;
   int32_t max_context = 0;     // largest context_len of this step
   int32_t max_new_tokens = 0;  // most tokens one sequence brings to this step (1 in a pure decode step)
-  Tensor token_ids;         // i32 [T]
-  Tensor positions;         // i32 [T]
-  Tensor seq_starts;        // i32 [B+1]
-  Tensor context_lens;      // i32 [B]
-  Tensor block_tables;      // i32 [B, max_blocks_per_seq] (the uploader's fixed width), -1 padded
-  Tensor logit_rows;        // i32 [R]
+  Tensor token_ids;            // i32 [T]
+  Tensor positions;            // i32 [T]
+  Tensor seq_starts;           // i32 [B+1]
+  Tensor context_lens;         // i32 [B]
+  Tensor block_tables;         // i32 [B, max_blocks_per_seq] (the uploader's fixed width), -1 padded
+  Tensor logit_rows;           // i32 [R]
 };
 
 struct BatchLimits {
-  int32_t max_tokens = 4096;          // T
-  int32_t max_seqs = 256;             // B
-  int32_t max_blocks_per_seq = 256;   // block-table width: max context / block size
-  int32_t kv_block_size = 16;         // tokens per KV block (to check each sequence has enough blocks)
+  int32_t max_tokens = 4096;         // T
+  int32_t max_seqs = 256;            // B
+  int32_t max_blocks_per_seq = 256;  // block-table width: max context / block size
+  int32_t kv_block_size = 16;        // tokens per KV block (to check each sequence has enough blocks)
 };
 
 class BatchUploader {

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/runtime/backend.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/runtime/backend.h"
 
 namespace nibble {
 namespace {
@@ -57,8 +57,7 @@ TEST(BatchUploaderTest, RefusesTooFewBlocksAndOversizedSteps) {
     batch.AddSequence(std::span(tokens).first(3), 2, one_block, StepBatch::Logits::kLast);
     const auto device = uploader->Upload(batch);
     ASSERT_FALSE(device.ok());
-    EXPECT_NE(device.status().message().find("1 KV blocks for 5 tokens"), absl::string_view::npos)
-        << device.status();
+    EXPECT_NE(device.status().message().find("1 KV blocks for 5 tokens"), absl::string_view::npos) << device.status();
   }
   {
     StepBatch batch;  // 5 tokens > max_tokens 4

@@ -116,8 +116,8 @@ absl::StatusOr<Tensor> Forward(Backend& backend, const ModelConfig& config, cons
   // 2. The decoder blocks, in place on the residual stream; each leaves the next one's input norm (the
   //    last one the final norm) in normed.
   for (size_t l = 0; l < weights.layers.size(); ++l) {
-    const Tensor& next_norm = l + 1 < weights.layers.size() ? weights.layers[l + 1].attention_norm.tensor
-                                                            : weights.final_norm.tensor;
+    const Tensor& next_norm =
+        l + 1 < weights.layers.size() ? weights.layers[l + 1].attention_norm.tensor : weights.final_norm.tensor;
     NIBBLE_RETURN_IF_ERROR(DecoderBlock(backend, config, weights.layers[l], next_norm, weights.rope_inv_freq.tensor,
                                         hidden, batch, cache.layer(static_cast<int64_t>(l)), ws));
   }

@@ -12,10 +12,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/io/model_config.h"
 #include "engine/runtime/backend.h"
 #include "engine/runtime/batch.h"
 #include "engine/runtime/kv_cache.h"
-#include "engine/io/model_config.h"
 #include "engine/runtime/model_weights.h"
 #include "engine/runtime/workspace.h"
 

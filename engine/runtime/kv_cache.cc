@@ -4,8 +4,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "engine/runtime/device_memory.h"
 #include "engine/base/status_macros.h"
+#include "engine/runtime/device_memory.h"
 
 namespace nibble {
 
@@ -55,12 +55,13 @@ void KvSequence::Release() {
 }
 
 size_t KvCache::BytesPerBlock(const ModelConfig& config, int64_t num_layers, int32_t block_size, DType dtype) {
-  return 2 * static_cast<size_t>(num_layers) * static_cast<size_t>(block_size) *
-         static_cast<size_t>(config.kv_size()) * DTypeSize(dtype);
+  return 2 * static_cast<size_t>(num_layers) * static_cast<size_t>(block_size) * static_cast<size_t>(config.kv_size()) *
+         DTypeSize(dtype);
 }
 
-absl::StatusOr<KvCache> KvCache::Create(DeviceMemory& memory, DType dtype, const ModelConfig& config, int64_t num_layers,
-                                        int32_t num_blocks, int32_t block_size, int32_t pool_blocks) {
+absl::StatusOr<KvCache> KvCache::Create(DeviceMemory& memory, DType dtype, const ModelConfig& config,
+                                        int64_t num_layers, int32_t num_blocks, int32_t block_size,
+                                        int32_t pool_blocks) {
   if (num_blocks <= 0 || block_size <= 0 || num_layers <= 0 || pool_blocks > num_blocks) {
     return absl::InvalidArgumentError("KV cache: blocks, block size and layers must be positive");
   }

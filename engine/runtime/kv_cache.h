@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/io/model_config.h"
 #include "engine/base/tensor.h"
+#include "engine/io/model_config.h"
 
 namespace nibble {
 
@@ -70,8 +70,9 @@ class KvCache {
  public:
   // Allocates `num_blocks` blocks of `block_size` tokens for `num_layers` layers of `config`'s KV shape. The
   // pool hands out the first `pool_blocks` of them (all when negative); the rest are the owner's to use.
-  static absl::StatusOr<KvCache> Create(DeviceMemory& memory, DType dtype, const ModelConfig& config, int64_t num_layers,
-                                        int32_t num_blocks, int32_t block_size, int32_t pool_blocks = -1);
+  static absl::StatusOr<KvCache> Create(DeviceMemory& memory, DType dtype, const ModelConfig& config,
+                                        int64_t num_layers, int32_t num_blocks, int32_t block_size,
+                                        int32_t pool_blocks = -1);
   // Bytes one block takes across all layers (K and V), to size the cache from free memory.
   static size_t BytesPerBlock(const ModelConfig& config, int64_t num_layers, int32_t block_size, DType dtype);
 

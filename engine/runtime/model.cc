@@ -1,8 +1,8 @@
 #include "engine/runtime/model.h"
 
 #include "absl/strings/str_cat.h"
-#include "engine/runtime/forward.h"
 #include "engine/base/status_macros.h"
+#include "engine/runtime/forward.h"
 
 namespace nibble {
 
@@ -30,9 +30,10 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(Backend& backend, const Hos
   NIBBLE_ASSIGN_OR_RETURN(ModelWeights weights, UploadModel(backend, host));
   NIBBLE_ASSIGN_OR_RETURN(Workspace workspace,
                           Workspace::Create(backend, host.config, options.max_step_tokens, options.max_step_tokens));
-  NIBBLE_ASSIGN_OR_RETURN(KvCache cache, KvCache::Create(backend, backend.activation_dtype(), host.config, host.config.num_layers,
-                                                         options.kv_blocks + 1, options.kv_block_size,
-                                                         /*pool_blocks=*/options.kv_blocks));
+  NIBBLE_ASSIGN_OR_RETURN(KvCache cache,
+                          KvCache::Create(backend, backend.activation_dtype(), host.config, host.config.num_layers,
+                                          options.kv_blocks + 1, options.kv_block_size,
+                                          /*pool_blocks=*/options.kv_blocks));
   NIBBLE_ASSIGN_OR_RETURN(BatchUploader uploader,
                           BatchUploader::Create(backend, BatchLimits{options.max_step_tokens, options.max_seqs,
                                                                      blocks_per_seq, options.kv_block_size}));
@@ -94,11 +95,13 @@ absl::StatusOr<std::optional<Tensor>> Model::ForwardCaptured(const StepBatch& ba
   if (captured == captured_.end()) {
     if (seen_.insert(key).second) {
       // First sight of this shape: run it directly, which also sizes the backend's scratch.
-      NIBBLE_ASSIGN_OR_RETURN(Tensor logits, nibble::Forward(*backend_, config_, weights_, device_batch, cache_, workspace_));
+      NIBBLE_ASSIGN_OR_RETURN(Tensor logits,
+                              nibble::Forward(*backend_, config_, weights_, device_batch, cache_, workspace_));
       return logits.Rows(0, seqs);
     }
     NIBBLE_RETURN_IF_ERROR(backend_->BeginCapture());
-    const absl::Status recorded = nibble::Forward(*backend_, config_, weights_, device_batch, cache_, workspace_).status();
+    const absl::Status recorded =
+        nibble::Forward(*backend_, config_, weights_, device_batch, cache_, workspace_).status();
     absl::StatusOr<std::unique_ptr<CapturedWork>> work = backend_->EndCapture();
     NIBBLE_RETURN_IF_ERROR(recorded);
     NIBBLE_RETURN_IF_ERROR(work.status());

@@ -7,17 +7,16 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <utility>
 #include <vector>
 
-#include <optional>
-
 #include "absl/status/statusor.h"
+#include "engine/io/host_model.h"
 #include "engine/runtime/backend.h"
 #include "engine/runtime/batch.h"
-#include "engine/io/host_model.h"
 #include "engine/runtime/kv_cache.h"
 #include "engine/runtime/model_weights.h"
 #include "engine/runtime/workspace.h"

@@ -88,9 +88,10 @@ absl::StatusOr<ModelWeights> UploadModel(Backend& backend, const HostModel& host
   NIBBLE_ASSIGN_OR_RETURN(weights.final_norm, backend.UploadTensor(host.final_norm, backend.activation_dtype()));
   NIBBLE_ASSIGN_OR_RETURN(weights.lm_head, UploadDenseLinear(backend, host.lm_head));
   const std::vector<float> inv_freq = RopeInverseFrequencies(host.config);
-  NIBBLE_ASSIGN_OR_RETURN(weights.rope_inv_freq,
-                          backend.UploadTensor(HostTensor::FromFloats(inv_freq, Shape{static_cast<int64_t>(inv_freq.size())}),
-                                               DType::kF32));
+  NIBBLE_ASSIGN_OR_RETURN(
+      weights.rope_inv_freq,
+      backend.UploadTensor(HostTensor::FromFloats(inv_freq, Shape{static_cast<int64_t>(inv_freq.size())}),
+                           DType::kF32));
   return weights;
 }
 

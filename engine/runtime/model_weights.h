@@ -4,13 +4,13 @@
 #pragma once
 
 #include <memory>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/runtime/backend.h"
+#include "absl/strings/string_view.h"
 #include "engine/io/host_model.h"
 #include "engine/io/model_config.h"
+#include "engine/runtime/backend.h"
 
 namespace nibble {
 

@@ -1,8 +1,8 @@
 #include "engine/runtime/sampling.h"
 
 #include <algorithm>
-#include <functional>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <unordered_map>

@@ -37,9 +37,9 @@ inline constexpr int32_t kMaxLogprobs = 20;
 
 struct SamplingRequest {
   const SamplingParams* params = nullptr;
-  uint64_t step = 0;                        // tokens this sequence has sampled so far (the RNG counter)
-  std::span<const int32_t> prompt_tokens;   // for the repetition penalty
-  std::span<const int32_t> output_tokens;   // for all three penalties
+  uint64_t step = 0;                       // tokens this sequence has sampled so far (the RNG counter)
+  std::span<const int32_t> prompt_tokens;  // for the repetition penalty
+  std::span<const int32_t> output_tokens;  // for all three penalties
 };
 
 struct SampledToken {

@@ -57,9 +57,7 @@ Tensor Workspace::gate_up(int32_t tokens) const {
   return Slice(kGateUp, dtype_, {tokens, 2 * config_.intermediate_size});
 }
 Tensor Workspace::act(int32_t tokens) const { return Slice(kAct, dtype_, {tokens, config_.intermediate_size}); }
-Tensor Workspace::last_hidden(int32_t rows) const {
-  return Slice(kLastHidden, dtype_, {rows, config_.hidden_size});
-}
+Tensor Workspace::last_hidden(int32_t rows) const { return Slice(kLastHidden, dtype_, {rows, config_.hidden_size}); }
 Tensor Workspace::logits(int32_t rows) const { return Slice(kLogits, DType::kF32, {rows, config_.vocab_size}); }
 
 }  // namespace nibble

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/runtime/backend.h"
-#include "engine/io/model_config.h"
 #include "engine/base/tensor.h"
+#include "engine/io/model_config.h"
+#include "engine/runtime/backend.h"
 
 namespace nibble {
 

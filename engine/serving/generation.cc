@@ -3,8 +3,8 @@
 #include <memory>
 #include <optional>
 
-#include "engine/serving/scheduler.h"
 #include "engine/base/status_macros.h"
+#include "engine/serving/scheduler.h"
 
 namespace nibble {
 namespace {

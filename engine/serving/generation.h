@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/serving/generation_request.h"
 #include "engine/runtime/model.h"
 #include "engine/runtime/sampling.h"
+#include "engine/serving/generation_request.h"
 
 namespace nibble {
 

@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "engine/base/utf8.h"
+#include "engine/tokenizer/tokenizer.h"
 
 namespace nibble {
 namespace {
@@ -84,7 +84,8 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(const GenerationRequest& reque
   if (tokenizer == nullptr) return error("prompt", "is text, and this model has no tokenizer; send prompt_token_ids");
   absl::StatusOr<std::vector<int32_t>> encoded = tokenizer->Encode(request.prompt);
   if (!encoded.ok()) {
-    return absl::Status(encoded.status().code(), absl::StrCat("request ", request.id, ": ", encoded.status().message()));
+    return absl::Status(encoded.status().code(),
+                        absl::StrCat("request ", request.id, ": ", encoded.status().message()));
   }
   std::vector<int32_t> tokens;
   if (request.add_bos && tokenizer->bos_id() >= 0) tokens.push_back(tokenizer->bos_id());

@@ -85,8 +85,8 @@ absl::string_view FinishReasonName(FinishReason reason);
 
 struct Usage {
   int32_t prompt_tokens = 0;
-  int32_t completion_tokens = 0;  // tokens sent in events (a stop token id is not sent)
-  double queue_seconds = 0.0;     // submission to first admission (to the end when never admitted)
+  int32_t completion_tokens = 0;                      // tokens sent in events (a stop token id is not sent)
+  double queue_seconds = 0.0;                         // submission to first admission (to the end when never admitted)
   std::optional<double> time_to_first_token_seconds;  // submission to the first token; unset when none
   double total_seconds = 0.0;                         // submission to the final event
 };

@@ -15,8 +15,8 @@
 #include <span>
 #include <vector>
 
-#include "engine/serving/generation_request.h"
 #include "engine/runtime/sampling.h"
+#include "engine/serving/generation_request.h"
 #include "engine/serving/stop_strings.h"
 #include "engine/tokenizer/text_streamer.h"
 

@@ -7,9 +7,9 @@
 #include <gtest/gtest.h>
 
 #include "engine/backends/backend_factory.h"
-#include "tests/support/serving_test_support.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "engine/base/utf8.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "tests/support/serving_test_support.h"
 
 namespace nibble {
 namespace {

@@ -163,10 +163,9 @@ void Scheduler::Run(const std::vector<Work>& work) {
   std::vector<SamplingRequest> requests;
   for (const Work& item : work) {
     Sequence& sequence = *item.sequence;
-    batch.AddSequence(sequence.state.tokens().subspan(static_cast<size_t>(sequence.computed),
-                                                      static_cast<size_t>(item.chunk)),
-                      sequence.computed, sequence.kv.blocks(),
-                      item.samples ? StepBatch::Logits::kLast : StepBatch::Logits::kNone);
+    batch.AddSequence(
+        sequence.state.tokens().subspan(static_cast<size_t>(sequence.computed), static_cast<size_t>(item.chunk)),
+        sequence.computed, sequence.kv.blocks(), item.samples ? StepBatch::Logits::kLast : StepBatch::Logits::kNone);
     if (item.samples) requests.push_back(sequence.state.sampling_request());
   }
   absl::StatusOr<std::vector<SampledToken>> sampled = model_.ForwardAndSample(batch, requests);
@@ -176,11 +175,11 @@ void Scheduler::Run(const std::vector<Work>& work) {
   for (const Work& item : work) {
     Sequence& sequence = *item.sequence;
     if (!sampled.ok()) {
-      Finish(sequence, {}, FinishReason::kError,
-             absl::Status(sampled.status().code(), absl::StrCat("request ", sequence.state.id(), ": model ",
-                                                                label_.name, " step failed: ",
-                                                                sampled.status().message())),
-             now);
+      Finish(
+          sequence, {}, FinishReason::kError,
+          absl::Status(sampled.status().code(), absl::StrCat("request ", sequence.state.id(), ": model ", label_.name,
+                                                             " step failed: ", sampled.status().message())),
+          now);
       continue;
     }
     sequence.computed += item.chunk;

@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "engine/serving/generation_request.h"
 #include "engine/runtime/model.h"
+#include "engine/serving/generation_request.h"
 #include "engine/serving/serving_observer.h"
 
 namespace nibble {

@@ -31,8 +31,10 @@ std::vector<int32_t> RandomPrompt(size_t length, uint32_t seed) {
 // Prompts of `count` different lengths: BOS and growing prefixes of a story.
 std::vector<std::vector<int32_t>> StoryPrompts(const Tokenizer& tokenizer, size_t count) {
   const std::vector<int32_t> story =
-      tokenizer.Encode("Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
-                       "One day, she saw a big, red ball. She wanted to play with it, but it was too high.")
+      tokenizer
+          .Encode(
+              "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+              "One day, she saw a big, red ball. She wanted to play with it, but it was too high.")
           .value();
   std::vector<std::vector<int32_t>> prompts;
   for (size_t i = 0; i < count; ++i) {

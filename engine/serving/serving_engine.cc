@@ -102,8 +102,8 @@ absl::StatusOr<std::shared_ptr<LoadedModel>> ServingEngine::LoadModel(ModelLabel
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || draining_) {
-      return absl::UnavailableError(absl::StrCat(Describe(load->label), ": the engine is ",
-                                                 stopping_ ? "shut down" : "draining"));
+      return absl::UnavailableError(
+          absl::StrCat(Describe(load->label), ": the engine is ", stopping_ ? "shut down" : "draining"));
     }
     loads_.push_back(std::move(load));
     work_posted_ = true;
@@ -130,7 +130,8 @@ absl::StatusOr<RequestHandle> ServingEngine::Submit(const std::shared_ptr<Loaded
   if (sink == nullptr) return absl::InvalidArgumentError("submit: no sink for the request's events");
   if (request.id.empty()) request.id = absl::StrCat("req-", next_request_id_++);
   const std::string id = request.id;
-  absl::StatusOr<PreparedRequest> prepared = PrepareRequest(std::move(request), model->limits(), model->tokenizer().get());
+  absl::StatusOr<PreparedRequest> prepared =
+      PrepareRequest(std::move(request), model->limits(), model->tokenizer().get());
   if (!prepared.ok()) return prepared.status();
   auto control = std::make_shared<RequestControl>();
   {
@@ -145,8 +146,8 @@ absl::StatusOr<RequestHandle> ServingEngine::Submit(const std::shared_ptr<Loaded
     }
     const int32_t waiting = model->gauges_->waiting + model->posted_;
     if (waiting >= model->scheduler_options().max_waiting) {
-      return absl::ResourceExhaustedError(absl::StrCat("request ", id, ": ", Describe(model->label()), " has ",
-                                                       waiting, " requests waiting, its queue's limit"));
+      return absl::ResourceExhaustedError(absl::StrCat("request ", id, ": ", Describe(model->label()), " has ", waiting,
+                                                       " requests waiting, its queue's limit"));
     }
     ++model->posted_;
     submissions_.push_back(Submission{model, *std::move(prepared), std::move(sink), control, Clock::now()});
@@ -231,8 +232,8 @@ bool ServingEngine::TakePosted() {
     }
   }
   for (Submission& submission : submissions) {
-    const auto slot = std::find_if(slots_.begin(), slots_.end(),
-                                   [&](const auto& slot) { return slot->handle == submission.model; });
+    const auto slot =
+        std::find_if(slots_.begin(), slots_.end(), [&](const auto& slot) { return slot->handle == submission.model; });
     // The model is still here: it is not freed while it has posted submissions (see Reap).
     (*slot)->scheduler->Add(std::move(submission.request), std::move(submission.sink), std::move(submission.control),
                             submission.arrival);
@@ -246,18 +247,17 @@ void ServingEngine::RunLoad(PendingLoad& load) {
   absl::StatusOr<std::unique_ptr<Model>> model = Model::Create(*backend_, *load.host, load.model_options);
   load.host.reset();  // uploaded (or failed): the engine keeps no host copy
   if (!model.ok()) {
-    load.result.set_value(absl::Status(model.status().code(),
-                                       absl::StrCat(Describe(load.label), ": ", model.status().message())));
+    load.result.set_value(
+        absl::Status(model.status().code(), absl::StrCat(Describe(load.label), ": ", model.status().message())));
     return;
   }
   auto slot = std::make_unique<ModelSlot>();
   slot->model = *std::move(model);
-  slot->scheduler = std::make_unique<Scheduler>(*slot->model, load.tokenizer.get(), load.label,
-                                                load.scheduler_options, observer_.get());
-  slot->handle = std::shared_ptr<LoadedModel>(
-      new LoadedModel(this, load.label, slot->model->config(), slot->scheduler->limits(), load.tokenizer,
-                      load.scheduler_options, slot->scheduler->gauges(), slot->model->kv_pool(),
-                      slot->model->weight_bytes()));
+  slot->scheduler = std::make_unique<Scheduler>(*slot->model, load.tokenizer.get(), load.label, load.scheduler_options,
+                                                observer_.get());
+  slot->handle = std::shared_ptr<LoadedModel>(new LoadedModel(
+      this, load.label, slot->model->config(), slot->scheduler->limits(), load.tokenizer, load.scheduler_options,
+      slot->scheduler->gauges(), slot->model->kv_pool(), slot->model->weight_bytes()));
   {
     std::lock_guard lock(mutex_);
     models_.push_back(slot->handle);
@@ -291,9 +291,8 @@ void ServingEngine::Free(std::vector<std::unique_ptr<ModelSlot>>& slots) {
   slots.clear();  // their schedulers, then their models: device memory is freed here, on the engine thread
   {
     std::lock_guard lock(mutex_);
-    std::erase_if(models_, [&](const auto& model) {
-      return std::find(handles.begin(), handles.end(), model) != handles.end();
-    });
+    std::erase_if(models_,
+                  [&](const auto& model) { return std::find(handles.begin(), handles.end(), model) != handles.end(); });
     device_memory_ = backend_->memory_usage();
   }
   // Last, so that whoever sees kUnloaded finds the stats updated.

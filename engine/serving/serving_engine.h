@@ -33,10 +33,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "engine/runtime/backend.h"
-#include "engine/serving/generation_request.h"
 #include "engine/io/host_model.h"
+#include "engine/runtime/backend.h"
 #include "engine/runtime/model.h"
+#include "engine/serving/generation_request.h"
 #include "engine/serving/scheduler.h"
 #include "engine/serving/serving_observer.h"
 
@@ -60,8 +60,8 @@ struct ModelStats {
 };
 
 struct EngineStats {
-  std::string backend;        // "cpu", "cuda"
-  MemoryUsage device_memory;  // as of the engine thread's last model load or unload
+  std::string backend;             // "cpu", "cuda"
+  MemoryUsage device_memory;       // as of the engine thread's last model load or unload
   std::vector<ModelStats> models;  // loaded models, unloading ones included, in load order
 };
 
@@ -108,7 +108,8 @@ class RequestHandle {
 
  private:
   friend class ServingEngine;
-  RequestHandle(std::string id, std::shared_ptr<RequestControl> control) : id_(std::move(id)), control_(std::move(control)) {}
+  RequestHandle(std::string id, std::shared_ptr<RequestControl> control)
+      : id_(std::move(id)), control_(std::move(control)) {}
   std::string id_;
   std::shared_ptr<RequestControl> control_;
 };

@@ -19,8 +19,8 @@
 namespace nibble {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::GateSink;
+using ::testing::HasSubstr;
 using testing::RecordingSink;
 using Clock = std::chrono::steady_clock;
 
@@ -46,15 +46,15 @@ class ServingEngineTest : public ::testing::Test {
   ServingEngineTest() {
     ServingEngineOptions options;
     options.observer = observer_;
-    engine_ = std::make_unique<ServingEngine>(testing::MakeCountingBackend(MakeBackend(BackendKind::kCpu).value()),
-                                              options);
+    engine_ =
+        std::make_unique<ServingEngine>(testing::MakeCountingBackend(MakeBackend(BackendKind::kCpu).value()), options);
   }
 
   // The synthetic model.
   std::shared_ptr<LoadedModel> Load(const ModelOptions& model_options = {},
                                     const SchedulerOptions& scheduler_options = {}, std::string version = "1") {
-    auto model = engine_->LoadModel(ModelLabel{"tiny", std::move(version)}, host_, nullptr, model_options,
-                                    scheduler_options);
+    auto model =
+        engine_->LoadModel(ModelLabel{"tiny", std::move(version)}, host_, nullptr, model_options, scheduler_options);
     EXPECT_TRUE(model.ok()) << model.status();
     return std::move(model).value();
   }
@@ -76,8 +76,7 @@ class ServingEngineTest : public ::testing::Test {
   }
 
   // Offline generation on a model of our own, for reference outputs.
-  GenerationResult GenerateAlone(const GenerationRequest& request, const HostModel& host,
-                                 const Tokenizer* tokenizer) {
+  GenerationResult GenerateAlone(const GenerationRequest& request, const HostModel& host, const Tokenizer* tokenizer) {
     auto backend = MakeBackend(BackendKind::kCpu).value();
     auto model = Model::Create(*backend, host, ModelOptions{}).value();
     auto result = Generate(*model, tokenizer, request);
@@ -103,9 +102,10 @@ TEST_F(ServingEngineTest, Stories260KWritesTheReferenceText) {
               ::testing::StartsWith("Once upon a time, there was a little girl named Lily. She loved to play"));
 }
 
-const std::vector<std::string> kOpenings = {
-    "Once upon a time", "Lily and Tom went to the park", "The little dog was sad", "One day, a big bird",
-    "Tim had a red ball.", "Mom said, \"", "There was a tree", "Sue liked to sing"};
+const std::vector<std::string> kOpenings = {"Once upon a time",       "Lily and Tom went to the park",
+                                            "The little dog was sad", "One day, a big bird",
+                                            "Tim had a red ball.",    "Mom said, \"",
+                                            "There was a tree",       "Sue liked to sing"};
 
 TEST_F(ServingEngineTest, GreedyStreamsEqualOfflineGenerate) {
   NIBBLE_REQUIRE_STORIES260K(stories);
@@ -300,9 +300,12 @@ TEST_F(ServingEngineTest, InvalidRequestsAreRefusedNamingTheField) {
       {"prompt is text", [](GenerationRequest& r) { r.prompt_token_ids.clear(), r.prompt = "text"; }},
       {"max_tokens must be positive", [](GenerationRequest& r) { r.max_tokens = 0; }},
       {"max_tokens", [](GenerationRequest& r) { r.max_tokens = -3; }},
-      {"max_tokens = 60 with a prompt of 8 tokens exceeds the KV cache", [](GenerationRequest& r) { r.max_tokens = 60; }},
-      {"max_tokens = 250 with a prompt of 8 tokens exceeds the model's context", [](GenerationRequest& r) { r.max_tokens = 250; }},
-      {"prompt has 64 tokens", [](GenerationRequest& r) { r.prompt_token_ids = RandomPrompt(64, 1), r.max_tokens.reset(); }},
+      {"max_tokens = 60 with a prompt of 8 tokens exceeds the KV cache",
+       [](GenerationRequest& r) { r.max_tokens = 60; }},
+      {"max_tokens = 250 with a prompt of 8 tokens exceeds the model's context",
+       [](GenerationRequest& r) { r.max_tokens = 250; }},
+      {"prompt has 64 tokens",
+       [](GenerationRequest& r) { r.prompt_token_ids = RandomPrompt(64, 1), r.max_tokens.reset(); }},
       {"temperature", [](GenerationRequest& r) { r.sampling.temperature = -0.5f; }},
       {"temperature", [](GenerationRequest& r) { r.sampling.temperature = std::nanf(""); }},
       {"top_p", [](GenerationRequest& r) { r.sampling.top_p = 0.0f; }},
@@ -317,7 +320,10 @@ TEST_F(ServingEngineTest, InvalidRequestsAreRefusedNamingTheField) {
       {"prompt_token_ids[0] = -1", [](GenerationRequest& r) { r.prompt_token_ids[0] = -1; }},
       {"stop has 17 strings", [](GenerationRequest& r) { r.stop.assign(17, "x"); }},
       {"stop", [](GenerationRequest& r) { r.stop = {"x"}; }},  // this model has no tokenizer
-      {"stop_token_ids[1] = 600", [](GenerationRequest& r) { r.stop_token_ids = {5, 600}; }},
+      {"stop_token_ids[1] = 600",
+       [](GenerationRequest& r) {
+         r.stop_token_ids = {5, 600};
+       }},
       {"logprobs", [](GenerationRequest& r) { r.sampling.num_logprobs = 21; }},
       {"logprobs", [](GenerationRequest& r) { r.sampling.num_logprobs = -1; }},
   };

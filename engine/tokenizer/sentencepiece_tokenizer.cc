@@ -12,9 +12,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "engine/tokenizer/sentencepiece_bridge.h"
 #include "engine/base/status_macros.h"
 #include "engine/base/utf8.h"
+#include "engine/tokenizer/sentencepiece_bridge.h"
 
 namespace nibble {
 namespace {
@@ -77,9 +77,7 @@ class SentencePieceTokenizer final : public Tokenizer {
 
  private:
   bool InVocabulary(int32_t id) const { return id >= 0 && id < vocab_size(); }
-  const TokenText& Text(int32_t id) const {
-    return token_texts_[InVocabulary(id) ? id : library_->unk_id()];
-  }
+  const TokenText& Text(int32_t id) const { return token_texts_[InVocabulary(id) ? id : library_->unk_id()]; }
 
   std::unique_ptr<SentencePieceBridge> library_;
   std::vector<TokenText> token_texts_;  // indexed by id
@@ -107,8 +105,7 @@ bool DecoderDropsLeadingMetaSpace(const SentencePieceBridge& library) {
   return true;  // no piece starts with "▁": nothing to drop either way
 }
 
-absl::StatusOr<std::vector<TokenText>> BuildTokenTexts(const SentencePieceBridge& library,
-                                                       const std::string& source) {
+absl::StatusOr<std::vector<TokenText>> BuildTokenTexts(const SentencePieceBridge& library, const std::string& source) {
   const bool drops_leading_meta_space = DecoderDropsLeadingMetaSpace(library);
   std::vector<TokenText> texts(library.piece_size());
   for (int id = 0; id < library.piece_size(); ++id) {

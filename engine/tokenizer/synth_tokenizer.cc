@@ -40,7 +40,9 @@ class ProtoWriter {
   const std::string& bytes() const { return out_; }
 
  private:
-  void Key(int field, int wire_type) { RawVarint(static_cast<uint64_t>(field) << 3 | static_cast<uint64_t>(wire_type)); }
+  void Key(int field, int wire_type) {
+    RawVarint(static_cast<uint64_t>(field) << 3 | static_cast<uint64_t>(wire_type));
+  }
   void RawVarint(uint64_t value) {
     while (value >= 0x80) {
       out_.push_back(static_cast<char>((value & 0x7F) | 0x80));
@@ -100,7 +102,7 @@ std::string SerializeModel(int64_t vocab_size) {
     model.Bytes(1, EncodePiece(normal[i], -static_cast<float>(i), PieceType::kNormal));
   }
 
-  ProtoWriter trainer;  // TrainerSpec
+  ProtoWriter trainer;   // TrainerSpec
   trainer.Varint(3, 2);  // model_type: BPE
   trainer.Varint(4, static_cast<uint64_t>(vocab_size));
   trainer.Bool(35, true);  // byte_fallback
@@ -123,8 +125,8 @@ std::string SerializeModel(int64_t vocab_size) {
 absl::Status WriteSynthTokenizer(const std::filesystem::path& path, int64_t vocab_size) {
   if (vocab_size < kMinSynthVocabSize || vocab_size > kMaxVocabSize) {
     return absl::InvalidArgumentError(absl::StrCat(path.string(), ": a synthetic tokenizer needs between ",
-                                                   kMinSynthVocabSize, " and ", kMaxVocabSize,
-                                                   " pieces, not ", vocab_size));
+                                                   kMinSynthVocabSize, " and ", kMaxVocabSize, " pieces, not ",
+                                                   vocab_size));
   }
   return WriteFileContents(path, SerializeModel(vocab_size));
 }

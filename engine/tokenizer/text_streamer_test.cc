@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/tokenizer/sentencepiece_tokenizer.h"
 #include "engine/base/utf8.h"
+#include "engine/tokenizer/sentencepiece_tokenizer.h"
 #include "tests/support/shared_data.h"
 
 namespace nibble {
@@ -136,11 +136,10 @@ TEST_F(TextStreamerTest, LeadingSpaceRulesMatchDecode) {
 }
 
 TEST_F(TextStreamerTest, RealTextWithByteFallbackStreamsLikeDecode) {
-  for (const std::string text :
-       {"caf\xC3\xA9 au lait", "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xA7\xE3\x81\x99",
-        "emoji \xF0\x9F\x98\x80\xF0\x9F\x8E\x89 end",
-        "\xCE\x95\xCE\xBB\xCE\xBB\xCE\xB7\xCE\xBD\xCE\xB9\xCE\xBA\xCE\xAC",
-        "mix \xD1\x80\xD1\x83\xD1\x81 and \xE4\xB8\xAD\xE6\x96\x87!\nnext line"}) {
+  for (const std::string text : {"caf\xC3\xA9 au lait", "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xA7\xE3\x81\x99",
+                                 "emoji \xF0\x9F\x98\x80\xF0\x9F\x8E\x89 end",
+                                 "\xCE\x95\xCE\xBB\xCE\xBB\xCE\xB7\xCE\xBD\xCE\xB9\xCE\xBA\xCE\xAC",
+                                 "mix \xD1\x80\xD1\x83\xD1\x81 and \xE4\xB8\xAD\xE6\x96\x87!\nnext line"}) {
     std::vector<int32_t> tokens = Encode(text);
     ExpectStreamsLikeDecode(tokens);
     EXPECT_EQ(Join(Stream(tokens, StreamStart::kStartsText)), text);
@@ -162,11 +161,26 @@ std::vector<int32_t> RandomTokens(std::mt19937& rng, int vocab_size) {
   std::vector<int32_t> tokens(length(rng));
   for (int32_t& token : tokens) {
     switch (kind(rng)) {
-      case 0: case 1: case 2: case 3: token = ByteToken(kBytes[byte(rng)]); break;
-      case 4: token = ByteToken(any_byte(rng)); break;
-      case 5: case 6: case 7: token = piece(rng); break;
-      case 8: token = std::uniform_int_distribution<int>(0, 2)(rng); break;  // unk, bos, eos
-      default: token = std::uniform_int_distribution<int>(0, 1)(rng) == 0 ? -7 : vocab_size + 3; break;
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+        token = ByteToken(kBytes[byte(rng)]);
+        break;
+      case 4:
+        token = ByteToken(any_byte(rng));
+        break;
+      case 5:
+      case 6:
+      case 7:
+        token = piece(rng);
+        break;
+      case 8:
+        token = std::uniform_int_distribution<int>(0, 2)(rng);
+        break;  // unk, bos, eos
+      default:
+        token = std::uniform_int_distribution<int>(0, 1)(rng) == 0 ? -7 : vocab_size + 3;
+        break;
     }
   }
   return tokens;

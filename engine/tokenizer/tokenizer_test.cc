@@ -1,5 +1,3 @@
-#include "engine/tokenizer/load_tokenizer.h"
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,9 +7,10 @@
 #include <thread>
 #include <vector>
 
-#include "tests/support/sentencepiece_reference.h"
-#include "engine/tokenizer/sentencepiece_tokenizer.h"
 #include "engine/base/utf8.h"
+#include "engine/tokenizer/load_tokenizer.h"
+#include "engine/tokenizer/sentencepiece_tokenizer.h"
+#include "tests/support/sentencepiece_reference.h"
 #include "tests/support/shared_data.h"
 
 namespace nibble {
@@ -41,11 +40,11 @@ const std::vector<std::string>& Texts() {
       "",
       "12345 67.89 -0.5e10",
       "\"quoted\" and 'apostrophes' and under_score-dash",
-      "caf\xC3\xA9",                                           // café
-      "na\xC3\xAFve r\xC3\xA9sum\xC3\xA9",                     // naïve résumé
-      "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E",                  // 日本語
-      "mixed \xE4\xB8\xAD\xE6\x96\x87 text",                   // mixed 中文 text
-      "\xF0\x9F\x98\x80 emoji \xF0\x9F\x8E\x89!",              // 😀 emoji 🎉!
+      "caf\xC3\xA9",                               // café
+      "na\xC3\xAFve r\xC3\xA9sum\xC3\xA9",         // naïve résumé
+      "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E",      // 日本語
+      "mixed \xE4\xB8\xAD\xE6\x96\x87 text",       // mixed 中文 text
+      "\xF0\x9F\x98\x80 emoji \xF0\x9F\x8E\x89!",  // 😀 emoji 🎉!
       // Ελληνικά рус
       "\xCE\x95\xCE\xBB\xCE\xBB\xCE\xB7\xCE\xBD\xCE\xB9\xCE\xBA\xCE\xAC \xD1\x80\xD1\x83\xD1\x81",
       std::string("nul\0byte", 8),
@@ -118,9 +117,9 @@ TEST_F(TokenizerTest, NonAsciiFallsBackToBytes) {
 
 TEST_F(TokenizerTest, RoundTripsTextTheNormalizerLeavesAlone) {
   // SentencePiece's normalizer collapses runs of spaces and trims the ends; other text round-trips.
-  for (const std::string text : {"Once upon a time, there was a little girl named Lily.", "line one\nline two",
-                                 "caf\xC3\xA9", "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E",
-                                 "\xF0\x9F\x98\x80 emoji \xF0\x9F\x8E\x89!", "12345 67.89"}) {
+  for (const std::string text :
+       {"Once upon a time, there was a little girl named Lily.", "line one\nline two", "caf\xC3\xA9",
+        "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E", "\xF0\x9F\x98\x80 emoji \xF0\x9F\x8E\x89!", "12345 67.89"}) {
     EXPECT_EQ(tokenizer_->Decode(MustEncode(text)), text);
   }
   EXPECT_EQ(tokenizer_->Decode(MustEncode("multiple   spaces")), "multiple spaces");
@@ -163,12 +162,16 @@ TEST_F(TokenizerTest, IdsOutsideTheVocabularyDecodeAsUnknown) {
 
 TEST_F(TokenizerTest, RejectsInvalidUtf8NamingTheByte) {
   const std::vector<std::pair<std::string, size_t>> cases = {
-      {"ab\xFF" "cd", 2},            // never valid in UTF-8
-      {"caf\xC3", 3},                // truncated at the end
-      {"x\xC0\x80", 1},              // overlong NUL
-      {"\xED\xA0\x80", 0},           // surrogate
-      {"ok \xF4\x90\x80\x80", 3},    // beyond U+10FFFF
-      {"\xE6\x97" "a", 0},           // interrupted character
+      {"ab\xFF"
+       "cd",
+       2},                         // never valid in UTF-8
+      {"caf\xC3", 3},              // truncated at the end
+      {"x\xC0\x80", 1},            // overlong NUL
+      {"\xED\xA0\x80", 0},         // surrogate
+      {"ok \xF4\x90\x80\x80", 3},  // beyond U+10FFFF
+      {"\xE6\x97"
+       "a",
+       0},  // interrupted character
   };
   for (const auto& [text, offset] : cases) {
     const auto ids = tokenizer_->Encode(text);
@@ -289,8 +292,7 @@ TEST(TokenizerLoadTest, MissingFilesAreNotFound) {
 
   const auto directory = LoadTokenizer(dir.path());
   EXPECT_EQ(directory.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(directory.status().message().find(dir.path().string()), absl::string_view::npos)
-      << directory.status();
+  EXPECT_NE(directory.status().message().find(dir.path().string()), absl::string_view::npos) << directory.status();
 }
 
 TEST(TokenizerLoadTest, TokenizerJsonAloneIsNotSupportedYet) {

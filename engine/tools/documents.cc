@@ -1,9 +1,9 @@
 #include "engine/tools/documents.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/ascii.h"
 #include "nlohmann/json.hpp"
 
 namespace nibble {
@@ -42,7 +42,7 @@ absl::StatusOr<std::vector<std::string>> JsonlDocuments(absl::string_view text, 
 }
 
 absl::StatusOr<std::vector<std::vector<int32_t>>> TokenizeDocuments(const Tokenizer& tokenizer,
-                                                                     const std::vector<std::string>& documents) {
+                                                                    const std::vector<std::string>& documents) {
   std::vector<std::vector<int32_t>> tokenized;
   tokenized.reserve(documents.size());
   for (size_t i = 0; i < documents.size(); ++i) {

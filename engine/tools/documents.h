@@ -25,6 +25,6 @@ absl::StatusOr<std::vector<std::string>> JsonlDocuments(absl::string_view text, 
 // Each document as [BOS] + its token ids (the perplexity and calibration protocol); invalid UTF-8 is
 // InvalidArgument naming the document's index.
 absl::StatusOr<std::vector<std::vector<int32_t>>> TokenizeDocuments(const Tokenizer& tokenizer,
-                                                                     const std::vector<std::string>& documents);
+                                                                    const std::vector<std::string>& documents);
 
 }  // namespace nibble

@@ -7,8 +7,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/base/file_io.h"
-#include "engine/io/model_writer.h"
 #include "engine/base/status_macros.h"
+#include "engine/io/model_writer.h"
 
 namespace nibble {
 namespace {
@@ -26,13 +26,13 @@ struct Llama2cHeader {
   unsigned __int128 floats() const {
     using Wide = unsigned __int128;
     const Wide layers = n_layers, d = dim, kv = kv_dim(), h = hidden_dim;
-    return Wide(vocab_size) * d                    // token_embedding
-           + layers * d                            // rms_att
-           + layers * d * d * 2                    // wq, wo
-           + layers * kv * d * 2                   // wk, wv
-           + layers * d                            // rms_ffn
-           + layers * h * d * 3                    // w1, w2, w3
-           + d                                     // rms_final
+    return Wide(vocab_size) * d                     // token_embedding
+           + layers * d                             // rms_att
+           + layers * d * d * 2                     // wq, wo
+           + layers * kv * d * 2                    // wk, wv
+           + layers * d                             // rms_ffn
+           + layers * h * d * 3                     // w1, w2, w3
+           + d                                      // rms_final
            + Wide(seq_len) * (head_size() / 2) * 2  // freq_cis_real, freq_cis_imag
            + (shared_classifier ? 0 : Wide(vocab_size) * d);
   }
@@ -41,8 +41,8 @@ struct Llama2cHeader {
 absl::StatusOr<Llama2cHeader> ParseHeader(const MappedFile& file) {
   const std::string name = file.path().string();
   if (file.size() < kHeaderBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": ", file.size(), " bytes is too short for the ",
-                                                   kHeaderBytes, "-byte llama2.c header"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": ", file.size(), " bytes is too short for the ", kHeaderBytes, "-byte llama2.c header"));
   }
   std::array<int32_t, kHeaderInts> fields;
   std::memcpy(fields.data(), file.data(), kHeaderBytes);  // llama2.c writes native (little-endian) int32
@@ -52,13 +52,17 @@ absl::StatusOr<Llama2cHeader> ParseHeader(const MappedFile& file) {
   const struct {
     absl::string_view field;
     int64_t value;
-  } positive[] = {{"dim", header.dim},           {"hidden_dim", header.hidden_dim}, {"n_layers", header.n_layers},
-                  {"n_heads", header.n_heads},   {"n_kv_heads", header.n_kv_heads}, {"vocab_size (absolute value)", header.vocab_size},
+  } positive[] = {{"dim", header.dim},
+                  {"hidden_dim", header.hidden_dim},
+                  {"n_layers", header.n_layers},
+                  {"n_heads", header.n_heads},
+                  {"n_kv_heads", header.n_kv_heads},
+                  {"vocab_size (absolute value)", header.vocab_size},
                   {"seq_len", header.seq_len}};
   for (const auto& check : positive) {
     if (check.value <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": llama2.c header field ", check.field, " is ",
-                                                     check.value, "; it must be positive"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": llama2.c header field ", check.field, " is ", check.value, "; it must be positive"));
     }
   }
   if (header.dim % header.n_heads != 0 || header.n_heads % header.n_kv_heads != 0 || header.head_size() % 2 != 0) {
@@ -71,11 +75,11 @@ absl::StatusOr<Llama2cHeader> ParseHeader(const MappedFile& file) {
     // The expected size can exceed 64 bits only for a corrupt header; say so instead of printing it.
     const std::string expected_text =
         expected >> 64 ? std::string("more than 2^64") : absl::StrCat(static_cast<uint64_t>(expected));
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ": the llama2.c header (dim ", header.dim, ", hidden_dim ", header.hidden_dim, ", n_layers ",
-        header.n_layers, ", n_heads ", header.n_heads, ", n_kv_heads ", header.n_kv_heads, ", vocab_size ",
-        fields[5], ", seq_len ", header.seq_len, ") implies a file of ", expected_text, " bytes, but it is ",
-        file.size(), " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat(name, ": the llama2.c header (dim ", header.dim, ", hidden_dim ",
+                                                   header.hidden_dim, ", n_layers ", header.n_layers, ", n_heads ",
+                                                   header.n_heads, ", n_kv_heads ", header.n_kv_heads, ", vocab_size ",
+                                                   fields[5], ", seq_len ", header.seq_len, ") implies a file of ",
+                                                   expected_text, " bytes, but it is ", file.size(), " bytes"));
   }
   return header;
 }
@@ -217,8 +221,8 @@ absl::Status ImportLlama2c(const std::filesystem::path& model_bin, const std::fi
   const std::filesystem::path tokenizer_copy = out_dir / "tokenizer.model";
   std::filesystem::copy_file(tokenizer_model, tokenizer_copy, std::filesystem::copy_options::overwrite_existing, error);
   if (error) {
-    return absl::InternalError(absl::StrCat(tokenizer_copy.string(), ": cannot copy ", tokenizer_model.string(),
-                                            " here: ", error.message()));
+    return absl::InternalError(
+        absl::StrCat(tokenizer_copy.string(), ": cannot copy ", tokenizer_model.string(), " here: ", error.message()));
   }
   return WriteLlamaTokenizerConfig(out_dir, model.config.max_position_embeddings).status();
 }

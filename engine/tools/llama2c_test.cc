@@ -8,19 +8,19 @@
 #include <sstream>
 
 #include "engine/backends/backend_factory.h"
-#include "engine/runtime/model.h"
 #include "engine/io/model_loader.h"
-#include "tests/support/sentencepiece_reference.h"
 #include "engine/io/tensor_source.h"
+#include "engine/runtime/model.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/sentencepiece_reference.h"
 #include "tests/support/shared_data.h"
 
 namespace nibble {
 namespace {
 
+using nlohmann::json;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using nlohmann::json;
 
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream stream(path, std::ios::binary);
@@ -190,8 +190,8 @@ std::string MakeCheckpoint(const std::array<int32_t, 7>& header, size_t floats) 
 
 // dim 8, hidden 12, 2 layers, 2 heads, 1 KV head (kv_dim 4, head size 4), vocab 16 unshared, seq_len 3.
 constexpr std::array<int32_t, 7> kSmallHeader = {8, 12, 2, 2, 1, -16, 3};
-constexpr size_t kSmallFloats = 16 * 8 + 2 * 8 + 2 * 64 + 2 * 32 + 2 * 32 + 2 * 64 + 2 * 8 + 3 * 2 * 96 + 8 +
-                                2 * 3 * 2 + 16 * 8;
+constexpr size_t kSmallFloats =
+    16 * 8 + 2 * 8 + 2 * 64 + 2 * 32 + 2 * 32 + 2 * 64 + 2 * 8 + 3 * 2 * 96 + 8 + 2 * 3 * 2 + 16 * 8;
 
 TEST(Llama2cTest, UnsharedClassifierComesLast) {
   testing::TempDir dir;

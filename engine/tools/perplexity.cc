@@ -69,9 +69,9 @@ absl::StatusOr<PerplexityResult> Perplexity(Model& model, const std::vector<std:
     int64_t row = 0;
     for (const auto& window : packed) {
       for (size_t r = 0; r + 1 < window.size(); ++r) {
-        total_nll += Nll(std::span<const float>(logits).subspan(static_cast<size_t>((row + r) * vocab),
-                                                                 static_cast<size_t>(vocab)),
-                         window[r + 1]);
+        total_nll += Nll(
+            std::span<const float>(logits).subspan(static_cast<size_t>((row + r) * vocab), static_cast<size_t>(vocab)),
+            window[r + 1]);
       }
       result.predicted_tokens += static_cast<int64_t>(window.size()) - 1;
       row += static_cast<int64_t>(window.size());

@@ -5,11 +5,11 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/cpu/cpu_backend.h"
 #include "engine/base/file_io.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/tokenizer/sentencepiece_tokenizer.h"
 #include "engine/tools/documents.h"
 #include "engine/tools/llama2c.h"
-#include "engine/tokenizer/sentencepiece_tokenizer.h"
 #include "tests/support/shared_data.h"
 
 namespace nibble {
@@ -51,7 +51,7 @@ TEST(PerplexityTest, RefusesUnusableContexts) {
   ASSERT_TRUE(model.ok());
   EXPECT_EQ(Perplexity(**model, {{1, 2, 3}}, 1).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Perplexity(**model, {{1, 2, 3}}, 512).status().code(), absl::StatusCode::kInvalidArgument);  // > step
-  EXPECT_EQ(Perplexity(**model, {{1}}, 128).status().code(), absl::StatusCode::kInvalidArgument);       // no window
+  EXPECT_EQ(Perplexity(**model, {{1}}, 128).status().code(), absl::StatusCode::kInvalidArgument);        // no window
 }
 
 }  // namespace

@@ -8,9 +8,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/base/status_macros.h"
 #include "engine/io/model_layout.h"
 #include "engine/io/model_writer.h"
-#include "engine/base/status_macros.h"
 #include "engine/tokenizer/synth_tokenizer.h"
 
 namespace nibble {
@@ -142,7 +142,8 @@ class RandomWeights {
     std::shared_ptr<T[]> storage(new T[static_cast<size_t>(std::max<int64_t>(numel, 1))]);  // no zero-fill
     const uint64_t tensor = tensors_++;
     ParallelChunks((numel + kChunkElements - 1) / kChunkElements, [&](int64_t chunk) {
-      RandomStream random(seed_ ^ (tensor * 0xD1B54A32D192ED03ull) ^ (static_cast<uint64_t>(chunk) * 0x8CB92BA72F3D8DD7ull));
+      RandomStream random(seed_ ^ (tensor * 0xD1B54A32D192ED03ull) ^
+                          (static_cast<uint64_t>(chunk) * 0x8CB92BA72F3D8DD7ull));
       random.Next();  // decorrelate neighbouring keys
       const int64_t first = chunk * kChunkElements;
       fill_chunk(random, storage.get() + first, std::min(kChunkElements, numel - first), first);
@@ -203,7 +204,8 @@ absl::StatusOr<HostModel> Synthesize(ModelConfig config, uint64_t seed, std::opt
     }
   }
   model.final_norm = random.Ones(Shape{config.hidden_size});
-  model.lm_head = config.tie_word_embeddings ? model.embedding : random.Normal(Shape{config.vocab_size, config.hidden_size});
+  model.lm_head =
+      config.tie_word_embeddings ? model.embedding : random.Normal(Shape{config.vocab_size, config.hidden_size});
   return model;
 }
 
@@ -238,8 +240,8 @@ absl::StatusOr<ModelConfig> SynthPreset(absl::string_view name) {
     config.torch_dtype = "float16";
     return config;
   }
-  return absl::NotFoundError(absl::StrCat("unknown synth preset \"", name,
-                                          "\" (available: ", absl::StrJoin(SynthPresetNames(), ", "), ")"));
+  return absl::NotFoundError(
+      absl::StrCat("unknown synth preset \"", name, "\" (available: ", absl::StrJoin(SynthPresetNames(), ", "), ")"));
 }
 
 absl::StatusOr<HostModel> SynthesizeModel(const ModelConfig& config, uint64_t seed) {

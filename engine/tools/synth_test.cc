@@ -8,8 +8,8 @@
 
 #include "engine/io/model_layout.h"
 #include "engine/io/model_loader.h"
-#include "tests/support/sentencepiece_reference.h"
 #include "engine/tokenizer/synth_tokenizer.h"
+#include "tests/support/sentencepiece_reference.h"
 #include "tests/support/shared_data.h"
 
 namespace nibble {

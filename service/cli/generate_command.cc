@@ -7,10 +7,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "service/client/cli_status.h"
 #include "service/cli/generate_options.h"
 #include "service/cli/offline_commands.h"
 #include "service/cli/server_commands.h"
+#include "service/client/cli_status.h"
 #include "service/client/connection_flags.h"
 
 namespace nibble::cli {
@@ -41,8 +41,8 @@ absl::Status Run(const Flags& flags) {
     return RunLocalGenerate(flags.generate, flags.backend);
   }
   if (absl::Status status = RejectGiven({flags.backend_option, flags.store_option},
-                                          "applies only to local generation (without --server): the server "
-                                          "runs on its own backend and store");
+                                        "applies only to local generation (without --server): the server "
+                                        "runs on its own backend and store");
       !status.ok()) {
     return status;
   }
@@ -58,9 +58,10 @@ void RegisterGenerate(CLI::App& app, int& exit_code) {
       "from a nibble server with --server ADDR --model NAME[:VERSION]. Timing goes to stderr");
   auto flags = std::make_shared<Flags>();
   GenerateOptions& options = flags->generate;
-  command->add_option("--model", options.model,
-                      "Locally: a model directory (Hugging Face layout). With --server: the model's name on the "
-                      "server, NAME (the version it serves) or NAME:VERSION")
+  command
+      ->add_option("--model", options.model,
+                   "Locally: a model directory (Hugging Face layout). With --server: the model's name on the "
+                   "server, NAME (the version it serves) or NAME:VERSION")
       ->required();
   command->add_option("--prompt", options.prompt,
                       "Prompt text; locally, empty starts from BOS (generation then stops at EOS or a new BOS)");

@@ -9,14 +9,14 @@
 #include "absl/strings/str_join.h"
 #include "engine/backends/backend_factory.h"
 #include "engine/base/file_io.h"
-#include "engine/tools/documents.h"
-#include "engine/serving/generation.h"
-#include "engine/tools/llama2c.h"
 #include "engine/io/model_loader.h"
 #include "engine/io/model_store.h"
+#include "engine/serving/generation.h"
+#include "engine/tokenizer/load_tokenizer.h"
+#include "engine/tools/documents.h"
+#include "engine/tools/llama2c.h"
 #include "engine/tools/perplexity.h"
 #include "engine/tools/synth.h"
-#include "engine/tokenizer/load_tokenizer.h"
 #include "service/client/cli_status.h"
 
 namespace nibble::cli {
@@ -35,8 +35,8 @@ absl::StatusOr<std::filesystem::path> ResolveLocalModel(const std::string& model
   std::filesystem::path dir = model;
   if (!std::filesystem::is_directory(dir)) {
     if (store.empty()) {
-      return absl::NotFoundError(absl::StrCat("--model ", model, " is not a directory (a store reference NAME[:N] ",
-                                              "needs --store ROOT)"));
+      return absl::NotFoundError(
+          absl::StrCat("--model ", model, " is not a directory (a store reference NAME[:N] ", "needs --store ROOT)"));
     }
     absl::StatusOr<std::filesystem::path> resolved = ModelStore(store).Resolve(model);
     if (!resolved.ok()) return resolved.status();
@@ -79,13 +79,15 @@ CLI::Option* AddBackendOption(CLI::App& command, std::string& backend) {
 }
 
 CLI::Option* AddStoreOption(CLI::App& command, std::string& store) {
-  return command.add_option("--store", store, "Model store root: --model may then be NAME (its latest version) or NAME:N");
+  return command.add_option("--store", store,
+                            "Model store root: --model may then be NAME (its latest version) or NAME:N");
 }
 
 void RegisterImportLlama2c(CLI::App& app, int& exit_code) {
-  auto* command = app.add_subcommand(
-      "import-llama2c", "Convert a llama2.c checkpoint (legacy v0 format) and its SentencePiece tokenizer into a "
-                        "Hugging Face Llama directory (fp32 safetensors, config.json, tokenizer)");
+  auto* command =
+      app.add_subcommand("import-llama2c",
+                         "Convert a llama2.c checkpoint (legacy v0 format) and its SentencePiece tokenizer into a "
+                         "Hugging Face Llama directory (fp32 safetensors, config.json, tokenizer)");
   auto options = std::make_shared<std::array<std::string, 3>>();
   command->add_option("model", (*options)[0], "llama2.c checkpoint (.bin)")->required()->check(CLI::ExistingFile);
   command->add_option("tokenizer", (*options)[1], "SentencePiece model (.model)")->required()->check(CLI::ExistingFile);
@@ -102,8 +104,9 @@ void RegisterImportLlama2c(CLI::App& app, int& exit_code) {
 
 void RegisterSynth(CLI::App& app, int& exit_code) {
   auto* command = app.add_subcommand(
-      "synth", "Write a Hugging Face model directory with random weights in the shape of a known model (fp16 "
-               "safetensors and a synthetic SentencePiece tokenizer): for tests and benchmarks, its text is noise");
+      "synth",
+      "Write a Hugging Face model directory with random weights in the shape of a known model (fp16 "
+      "safetensors and a synthetic SentencePiece tokenizer): for tests and benchmarks, its text is noise");
   struct Options {
     std::string preset = "tiny";
     std::string out;
@@ -155,18 +158,20 @@ absl::Status RunLocalGenerate(const GenerateOptions& options, const std::string&
   if (!result.ok()) return result.status();
   const Usage& usage = result->usage;
   const double decode_seconds = usage.total_seconds - usage.time_to_first_token_seconds.value_or(0.0);
-  std::fprintf(stderr, "[%s] %u prompt + %u generated tokens, finish %s, TTFT %.1f ms, %.1f tokens/s\n",
-               local->backend->name().c_str(), usage.prompt_tokens, usage.completion_tokens,
-               std::string(FinishReasonName(result->finish_reason)).c_str(),
-               usage.time_to_first_token_seconds.value_or(0.0) * 1e3,
-               usage.completion_tokens > 1 && decode_seconds > 0 ? (usage.completion_tokens - 1) / decode_seconds : 0.0);
+  std::fprintf(
+      stderr, "[%s] %u prompt + %u generated tokens, finish %s, TTFT %.1f ms, %.1f tokens/s\n",
+      local->backend->name().c_str(), usage.prompt_tokens, usage.completion_tokens,
+      std::string(FinishReasonName(result->finish_reason)).c_str(),
+      usage.time_to_first_token_seconds.value_or(0.0) * 1e3,
+      usage.completion_tokens > 1 && decode_seconds > 0 ? (usage.completion_tokens - 1) / decode_seconds : 0.0);
   return absl::OkStatus();
 }
 
 void RegisterPerplexity(CLI::App& app, int& exit_code) {
   auto* command = app.add_subcommand(
-      "ppl", "Token-level perplexity of a model on a text file: each document is [BOS] + its tokens, cut into "
-             "windows of --ctx tokens that each start from an empty KV cache");
+      "ppl",
+      "Token-level perplexity of a model on a text file: each document is [BOS] + its tokens, cut into "
+      "windows of --ctx tokens that each start from an empty KV cache");
   struct Options {
     std::string model;
     std::string store;

@@ -19,8 +19,8 @@ CLI::Option* AddStoreOption(CLI::App& command, std::string& store);
 void RegisterImportLlama2c(CLI::App& app, int& exit_code);
 void RegisterSynth(CLI::App& app, int& exit_code);
 // `nibble generate` without --server (generate_command.h): runs `options` on the model directory
-// options.model (a directory, or a reference into options.store) with `backend` (auto, cpu or cuda), streaming the prompt and then the text to stdout and
-// the usage to stderr.
+// options.model (a directory, or a reference into options.store) with `backend` (auto, cpu or cuda), streaming the
+// prompt and then the text to stdout and the usage to stderr.
 absl::Status RunLocalGenerate(const GenerateOptions& options, const std::string& backend);
 void RegisterPerplexity(CLI::App& app, int& exit_code);
 

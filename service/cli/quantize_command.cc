@@ -59,7 +59,8 @@ absl::Status Run(const Flags& flags) {
     // A crash of an earlier publisher on this host leaves a staging directory: remove those first.
     absl::StatusOr<int> removed = RemoveStaleStaging(ModelStore(spec.store_root));
     if (!removed.ok()) return removed.status();
-    if (*removed > 0) std::cerr << "removed " << *removed << " stale staging director" << (*removed == 1 ? "y" : "ies") << "\n";
+    if (*removed > 0)
+      std::cerr << "removed " << *removed << " stale staging director" << (*removed == 1 ? "y" : "ies") << "\n";
   } else if (flags.eval_text.empty()) {
     return absl::InvalidArgumentError("--evaluate-only needs --eval-text (what to measure)");
   }
@@ -85,8 +86,9 @@ void RegisterQuantize(CLI::App& app, int& exit_code) {
   command->add_option("--model", flags->model, "Source model directory (fp32/fp16/bf16 safetensors)")
       ->required()
       ->check(CLI::ExistingDirectory);
-  command->add_option("--calib", flags->calibration,
-                      "Calibration text: split on --separator, or one document per line's \"text\" for .jsonl")
+  command
+      ->add_option("--calib", flags->calibration,
+                   "Calibration text: split on --separator, or one document per line's \"text\" for .jsonl")
       ->check(CLI::ExistingFile);
   command->add_option("--separator", flags->separator,
                       "Document separator of --calib and --eval-text (e.g. '<|endoftext|>'); none: one document");
@@ -97,15 +99,18 @@ void RegisterQuantize(CLI::App& app, int& exit_code) {
   command->add_option("--group-size", flags->group_size, "Input columns per quantization group: 32, 64 or 128")
       ->capture_default_str();
   command->add_option("--n-samples", flags->n_samples, "Calibration documents to use")->capture_default_str();
-  command->add_option("--seqlen", flags->seqlen,
-                      "Tokens per calibration block (0: the smaller of 512 and the model's context)")
+  command
+      ->add_option("--seqlen", flags->seqlen,
+                   "Tokens per calibration block (0: the smaller of 512 and the model's context)")
       ->capture_default_str();
-  command->add_option("--scale-search", flags->scale_search,
-                      "AWQ scale formulas to search: act (xmean^a), duo (AutoAWQ's), or both (lowest loss wins)")
+  command
+      ->add_option("--scale-search", flags->scale_search,
+                   "AWQ scale formulas to search: act (xmean^a), duo (AutoAWQ's), or both (lowest loss wins)")
       ->check(CLI::IsMember({"act", "duo", "both"}))
       ->capture_default_str();
-  command->add_option("--eval-text", flags->eval_text,
-                      "Measure perplexity before and after on this text (into the manifest)")
+  command
+      ->add_option("--eval-text", flags->eval_text,
+                   "Measure perplexity before and after on this text (into the manifest)")
       ->check(CLI::ExistingFile);
   command->add_option("--eval-ctx", flags->eval_context, "Perplexity window in tokens")->capture_default_str();
   command->add_option("--store", flags->store, "Model store root to publish into")->envname("NIBBLE_STORE");

@@ -24,7 +24,8 @@ absl::StatusOr<v1::GenerateRequest> MakeRequest(const GenerateOptions& options) 
     std::error_code error;
     if (std::filesystem::is_directory(options.model, error)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--model \"", options.model, "\" is a local directory, but --server (or NIBBLE_SERVER) asks a server, "
+          "--model \"", options.model,
+          "\" is a local directory, but --server (or NIBBLE_SERVER) asks a server, "
           "which takes a model name (NAME or NAME:VERSION); leave --server out to run the directory here"));
     }
     return absl::InvalidArgumentError(absl::StrCat("--model: ", model.status().message()));
@@ -75,9 +76,8 @@ void PrintModels(const v1::ListModelsResponse& response) {
       std::printf("%-24s %8lu %-10s %-7s %8u %12s %-16s %8u%s\n", model.name().c_str(),
                   static_cast<unsigned long>(version.version()), client::ModelStateLabel(version.state()).c_str(),
                   serving ? serving_note.c_str() : "", version.active_requests(),
-                  absl::StrFormat("%.1f MiB", version.weight_bytes() / 1048576.0).c_str(),
-                  model.quantization().c_str(), model.context_length(),
-                  version.error().empty() ? "" : absl::StrCat("  ", version.error()).c_str());
+                  absl::StrFormat("%.1f MiB", version.weight_bytes() / 1048576.0).c_str(), model.quantization().c_str(),
+                  model.context_length(), version.error().empty() ? "" : absl::StrCat("  ", version.error()).c_str());
     }
   }
 }
@@ -102,9 +102,8 @@ absl::Status RunServerGenerate(const GenerateOptions& options, const client::Con
   absl::StatusOr<client::Connection> connection = client::Connection::Open(connection_options);
   if (!connection.ok()) return connection.status();
   std::cout << options.prompt << std::flush;
-  client::GenerateOutcome outcome =
-      client::RunGenerate(*connection, *std::move(request),
-                          [](const v1::TokenChunk& chunk) { std::cout << chunk.text() << std::flush; });
+  client::GenerateOutcome outcome = client::RunGenerate(
+      *connection, *std::move(request), [](const v1::TokenChunk& chunk) { std::cout << chunk.text() << std::flush; });
   std::cout << "\n" << std::flush;
   if (!outcome.status.ok()) return outcome.status;
   PrintUsage(*connection, outcome);
@@ -112,9 +111,10 @@ absl::Status RunServerGenerate(const GenerateOptions& options, const client::Con
 }
 
 void RegisterModels(CLI::App& app, int& exit_code) {
-  auto* command = app.add_subcommand(
-      "models", "List the models a nibble server knows: each version's load state, whether it serves, its "
-                "requests in flight, weight size, quantization and context length");
+  auto* command =
+      app.add_subcommand("models",
+                         "List the models a nibble server knows: each version's load state, whether it serves, its "
+                         "requests in flight, weight size, quantization and context length");
   auto options = std::make_shared<client::ConnectionOptions>();
   client::AddConnectionFlags(*command, *options, /*server_required=*/true);
   command->callback([options, &exit_code] {

@@ -1,5 +1,5 @@
-// How every command-line tool (the `nibble` subcommands, nibble-load) reports a failure: one line on stderr, "error: CODE: message" (the code as
-// gRPC and absl name it, e.g. NOT_FOUND), and exit status 1.
+// How every command-line tool (the `nibble` subcommands, nibble-load) reports a failure: one line on stderr, "error:
+// CODE: message" (the code as gRPC and absl name it, e.g. NOT_FOUND), and exit status 1.
 #pragma once
 
 #include "absl/status/status.h"

@@ -25,8 +25,8 @@ struct ConnectionOptions {
   std::string tls_client_cert;  // PEM certificate for mTLS, with tls_client_key (implies TLS); empty: none
   std::string tls_client_key;   // PEM private key of tls_client_cert
   std::string tls_server_name;  // name to check in the server's certificate; empty: the host part of `server`
-  std::string token_file;       // file whose contents (surrounding whitespace trimmed) are the bearer token; empty: none
-  double timeout_seconds = 0;   // deadline of each call; 0: none
+  std::string token_file;      // file whose contents (surrounding whitespace trimmed) are the bearer token; empty: none
+  double timeout_seconds = 0;  // deadline of each call; 0: none
 };
 
 class Connection {

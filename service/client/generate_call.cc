@@ -20,8 +20,7 @@ double SecondsBetween(Clock::time_point from, Clock::time_point to) {
 // Reads the stream one message at a time; deletes itself in OnDone.
 class GenerateCall final : public grpc::ClientReadReactor<v1::GenerateResponse> {
  public:
-  GenerateCall(const Connection& connection, v1::GenerateRequest request, ChunkCallback on_chunk,
-               DoneCallback on_done)
+  GenerateCall(const Connection& connection, v1::GenerateRequest request, ChunkCallback on_chunk, DoneCallback on_done)
       : connection_(connection),
         request_(std::move(request)),
         on_chunk_(std::move(on_chunk)),
@@ -54,8 +53,8 @@ class GenerateCall final : public grpc::ClientReadReactor<v1::GenerateResponse> 
       outcome_.status = absl::InternalError(
           absl::StrCat(connection_.server(), ": Generate: the stream ended without its final message"));
     } else if (outcome_.status.ok() && outcome_.final->finish_reason() == v1::FINISH_REASON_ERROR) {
-      outcome_.status = absl::UnknownError(absl::StrCat(connection_.server(), ": Generate: model \"",
-                                                        request_.model(), "\": ", outcome_.final->error()));
+      outcome_.status = absl::UnknownError(absl::StrCat(connection_.server(), ": Generate: model \"", request_.model(),
+                                                        "\": ", outcome_.final->error()));
     }
     DoneCallback on_done = std::move(on_done_);
     GenerateOutcome outcome = std::move(outcome_);

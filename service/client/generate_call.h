@@ -19,8 +19,8 @@ struct GenerateOutcome {
   // call's gRPC status (its code, the message naming the server), Internal when the stream ended without a
   // final message, or Unknown carrying Final.error for a request the server finished with ERROR.
   absl::Status status;
-  std::optional<v1::Final> final;  // set when the final message arrived
-  int64_t tokens = 0;              // token ids received
+  std::optional<v1::Final> final;                     // set when the final message arrived
+  int64_t tokens = 0;                                 // token ids received
   std::optional<double> time_to_first_token_seconds;  // call start to the first chunk with tokens
   // One entry per token after the first: the gap between its chunk and the previous one with tokens,
   // divided by the tokens in its chunk (a chunk of k tokens after a gap g counts k gaps of g / k; tokens

@@ -1,8 +1,8 @@
 #include "service/client/labels.h"
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace nibble::client {
 namespace {
@@ -21,8 +21,6 @@ std::string FinishReasonLabel(v1::FinishReason reason) {
   return Label(v1::FinishReason_Name(reason), "FINISH_REASON_", reason);
 }
 
-std::string ModelStateLabel(v1::ModelState state) {
-  return Label(v1::ModelState_Name(state), "MODEL_STATE_", state);
-}
+std::string ModelStateLabel(v1::ModelState state) { return Label(v1::ModelState_Name(state), "MODEL_STATE_", state); }
 
 }  // namespace nibble::client

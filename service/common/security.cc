@@ -23,7 +23,9 @@ void RegisterTlsFlags(CLI::App& app, TlsOptions& o) {
   app.add_option("--tls-cert", o.cert, "PEM certificate chain (with --tls-key: serve TLS)")
       ->envname("NIBBLE_TLS_CERT")
       ->check(CLI::ExistingFile);
-  app.add_option("--tls-key", o.key, "PEM private key of --tls-cert")->envname("NIBBLE_TLS_KEY")->check(CLI::ExistingFile);
+  app.add_option("--tls-key", o.key, "PEM private key of --tls-cert")
+      ->envname("NIBBLE_TLS_KEY")
+      ->check(CLI::ExistingFile);
   app.add_option("--tls-client-ca", o.client_ca, "PEM CA bundle: require client certificates it signed (mTLS)")
       ->envname("NIBBLE_TLS_CLIENT_CA")
       ->check(CLI::ExistingFile);

@@ -1,7 +1,7 @@
 #include "service/inference_server/generate_stream.h"
 
-#include "service/inference_server/request_translation.h"
 #include "service/common/grpc_status.h"
+#include "service/inference_server/request_translation.h"
 #include "spdlog/spdlog.h"
 
 namespace nibble::server {
@@ -18,7 +18,8 @@ void GenerateStream::Refuse(const grpc::Status& status) {
     finish_called_ = true;
     status_ = status;
   }
-  spdlog::info("request {}: refused: {} {}", request_id_, static_cast<int>(status.error_code()), status.error_message());
+  spdlog::info("request {}: refused: {} {}", request_id_, static_cast<int>(status.error_code()),
+               status.error_message());
   Finish(status);
 }
 
@@ -69,14 +70,14 @@ void GenerateStream::OnCancel() {
 
 void GenerateStream::OnDone() {
   std::shared_ptr<GenerateStream> self = std::move(self_);  // `this` dies with `self` at the end of this call
-  if (!finish_) return;  // refused: logged by Refuse
+  if (!finish_) return;                                     // refused: logged by Refuse
   const Usage& usage = finish_->usage;
-  spdlog::info("request {}: done: model {} version {}, finish {}, status {}, {} prompt + {} generated tokens, "
-               "queue {:.3f} s, ttft {:.3f} s, total {:.3f} s{}",
-               request_id_, model_.name, model_.version, std::string(FinishReasonName(finish_->reason)),
-               static_cast<int>(status_.error_code()), usage.prompt_tokens, usage.completion_tokens,
-               usage.queue_seconds, usage.time_to_first_token_seconds.value_or(0.0), usage.total_seconds,
-               write_failed_ ? ", client gone" : "");
+  spdlog::info(
+      "request {}: done: model {} version {}, finish {}, status {}, {} prompt + {} generated tokens, "
+      "queue {:.3f} s, ttft {:.3f} s, total {:.3f} s{}",
+      request_id_, model_.name, model_.version, std::string(FinishReasonName(finish_->reason)),
+      static_cast<int>(status_.error_code()), usage.prompt_tokens, usage.completion_tokens, usage.queue_seconds,
+      usage.time_to_first_token_seconds.value_or(0.0), usage.total_seconds, write_failed_ ? ", client gone" : "");
 }
 
 GenerateStream::Action GenerateStream::NextAction() {

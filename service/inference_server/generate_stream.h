@@ -59,12 +59,12 @@ class GenerateStream : public grpc::ServerWriteReactor<v1::GenerateResponse>, pu
   std::mutex mutex_;
   RequestHandle handle_;
   ModelLabel model_;
-  bool cancelled_ = false;      // the RPC was cancelled (client gone, deadline)
+  bool cancelled_ = false;  // the RPC was cancelled (client gone, deadline)
   bool write_failed_ = false;
   bool write_in_flight_ = false;
   bool finish_called_ = false;
   bool final_written_ = false;
-  v1::TokenChunk pending_;  // events not yet written
+  v1::TokenChunk pending_;                  // events not yet written
   std::optional<GenerationFinish> finish_;  // from the final event
   grpc::Status status_;                     // what Finish sends
   v1::GenerateResponse response_;           // the write in flight

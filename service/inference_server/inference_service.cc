@@ -5,9 +5,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "service/common/grpc_status.h"
 #include "service/inference_server/generate_stream.h"
 #include "service/inference_server/request_translation.h"
-#include "service/common/grpc_status.h"
 #include "spdlog/spdlog.h"
 
 namespace nibble::server {
@@ -48,7 +48,7 @@ uint64_t InferenceService::RandomSeed() {
 }
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(grpc::CallbackServerContext* context,
-                                                                          const v1::GenerateRequest* request) {
+                                                                           const v1::GenerateRequest* request) {
   std::shared_ptr<GenerateStream> stream = GenerateStream::Create(RequestId(*request));
   const std::string id = stream->request_id();
   if (grpc::Status allowed = token_check_.Check(*context); !allowed.ok()) {

@@ -13,8 +13,8 @@
 #include <string>
 
 #include "nibble/v1/inference.grpc.pb.h"
-#include "service/inference_server/model_manager.h"
 #include "service/common/security.h"
+#include "service/inference_server/model_manager.h"
 
 namespace nibble::server {
 
@@ -23,7 +23,7 @@ class InferenceService : public v1::Inference::CallbackService {
   InferenceService(ModelManager& manager, const service::TokenCheck& token_check);
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(grpc::CallbackServerContext* context,
-                                                          const v1::GenerateRequest* request) override;
+                                                           const v1::GenerateRequest* request) override;
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
                                        v1::ListModelsResponse* response) override;
   grpc::ServerUnaryReactor* LoadModel(grpc::CallbackServerContext* context, const v1::LoadModelRequest* request,

@@ -9,21 +9,21 @@ namespace {
 
 // vLLM's bucket choices (vllm/engine/metrics.py).
 const prometheus::Histogram::BucketBoundaries kTimeToFirstTokenBuckets = {
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
-    160.0, 640.0, 2560.0};
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,  0.25,  0.5,   0.75,
+    1.0,   2.5,   5.0,  7.5,  10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0};
 const prometheus::Histogram::BucketBoundaries kInterTokenBuckets = {
     0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0};
 const prometheus::Histogram::BucketBoundaries kRequestLatencyBuckets = {
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0,
-    1920.0, 7680.0};
+    0.3,  0.5,  0.8,  1.0,  1.5,   2.0,   2.5,   5.0,   10.0,   15.0,  20.0,
+    30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
 
 prometheus::Family<prometheus::Histogram>& Histogram(prometheus::Registry& registry, const std::string& name,
-                                                      const std::string& help) {
+                                                     const std::string& help) {
   return prometheus::BuildHistogram().Name(name).Help(help).Register(registry);
 }
 
 prometheus::Family<prometheus::Counter>& Counter(prometheus::Registry& registry, const std::string& name,
-                                                  const std::string& help) {
+                                                 const std::string& help) {
   return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
 }
 

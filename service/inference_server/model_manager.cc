@@ -4,8 +4,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "engine/io/model_loader.h"
 #include "engine/base/status_macros.h"
+#include "engine/io/model_loader.h"
 #include "engine/tokenizer/load_tokenizer.h"
 #include "spdlog/spdlog.h"
 

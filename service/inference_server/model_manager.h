@@ -31,8 +31,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "engine/runtime/model.h"
 #include "engine/io/model_store.h"
+#include "engine/runtime/model.h"
 #include "engine/serving/scheduler.h"
 #include "engine/serving/serving_engine.h"
 
@@ -53,13 +53,13 @@ struct ModelInfo {
   std::vector<VersionInfo> versions;  // ascending
   uint64_t serving_version = 0;       // 0: none serves
   bool pinned = false;
-  std::string quantization;     // "awq w4 g128", or the weights' dtype ("float32")
-  int32_t context_length = 0;   // of the serving version
+  std::string quantization;    // "awq w4 g128", or the weights' dtype ("float32")
+  int32_t context_length = 0;  // of the serving version
 };
 
 struct ModelManagerOptions {
-  ModelOptions model;                  // how each version is loaded (batch seats, KV cache)
-  SchedulerOptions scheduler;          // its queue bound and queue timeout
+  ModelOptions model;                    // how each version is loaded (batch seats, KV cache)
+  SchedulerOptions scheduler;            // its queue bound and queue timeout
   std::map<std::string, uint64_t> pins;  // model -> version served instead of the latest
 };
 
@@ -88,8 +88,10 @@ class ModelManager {
 
   // Acquire + ServingEngine::Submit; when the version was swapped out between the two (FAILED_PRECONDITION
   // from Submit), submits to the new serving version instead.
-  absl::StatusOr<std::pair<RequestHandle, std::shared_ptr<LoadedModel>>> Submit(
-      absl::string_view model, uint64_t version, GenerationRequest request, std::shared_ptr<GenerationSink> sink);
+  absl::StatusOr<std::pair<RequestHandle, std::shared_ptr<LoadedModel>>> Submit(absl::string_view model,
+                                                                                uint64_t version,
+                                                                                GenerationRequest request,
+                                                                                std::shared_ptr<GenerationSink> sink);
 
   // The LoadModel RPC: version 0 follows the latest version, N pins N. Returns once it serves, or the load
   // error (NotFound for a model or version not in the store, FailedPrecondition for a corrupt one); the

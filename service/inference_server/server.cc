@@ -5,19 +5,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/backends/backend_factory.h"
-#include "engine/serving/serving_engine.h"
 #include "engine/base/status_macros.h"
+#include "engine/serving/serving_engine.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "prometheus/exposer.h"
+#include "service/common/process_metrics.h"
+#include "service/common/security.h"
 #include "service/inference_server/engine_gauges.h"
 #include "service/inference_server/inference_service.h"
 #include "service/inference_server/metrics.h"
 #include "service/inference_server/model_manager.h"
-#include "service/common/process_metrics.h"
-#include "service/common/security.h"
 #include "spdlog/spdlog.h"
 
 namespace nibble::server {
@@ -59,10 +59,9 @@ class ServerImpl : public Server {
 
   absl::Status Init(const ServerOptions& options, ModelManagerOptions manager_options,
                     std::shared_ptr<grpc::ServerCredentials> credentials) {
-    manager_ = std::make_unique<ModelManager>(ModelStore(options.store), *engine_, std::move(manager_options),
-                                              [this](const std::string& model, bool serving) {
-                                                SetHealth(model, serving);
-                                              });
+    manager_ =
+        std::make_unique<ModelManager>(ModelStore(options.store), *engine_, std::move(manager_options),
+                                       [this](const std::string& model, bool serving) { SetHealth(model, serving); });
     service_ = std::make_unique<InferenceService>(*manager_, token_check_);
 
     grpc::EnableDefaultHealthCheckService(true);
@@ -76,8 +75,7 @@ class ServerImpl : public Server {
     }
     health_ = grpc_server_->GetHealthCheckService();
     health_->SetServingStatus("", false);
-    spdlog::info("gRPC listening on {} (port {}), {}", options.listen, port_,
-                 options.tls.mode());
+    spdlog::info("gRPC listening on {} (port {}), {}", options.listen, port_, options.tls.mode());
 
     const std::string host = options.listen.substr(0, options.listen.rfind(':'));
     try {
@@ -136,8 +134,10 @@ class ServerImpl : public Server {
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   NIBBLE_RETURN_IF_ERROR(ValidateServerOptions(options));
   NIBBLE_ASSIGN_OR_RETURN(ModelManagerOptions manager_options, ManagerOptions(options));
-  NIBBLE_ASSIGN_OR_RETURN(service::TokenCheck token_check, service::TokenCheck::FromFile("--auth-token-file", options.auth_token_file));
-  NIBBLE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, service::MakeServerCredentials(options.tls));
+  NIBBLE_ASSIGN_OR_RETURN(service::TokenCheck token_check,
+                          service::TokenCheck::FromFile("--auth-token-file", options.auth_token_file));
+  NIBBLE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                          service::MakeServerCredentials(options.tls));
   NIBBLE_ASSIGN_OR_RETURN(BackendKind kind, ParseBackendKind(options.backend));
   NIBBLE_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, MakeBackend(kind));
   spdlog::info("backend {}, store {}", backend->name(), options.store);

@@ -6,11 +6,14 @@
 namespace nibble::server {
 
 void RegisterServerFlags(CLI::App& app, ServerOptions& o) {
-  app.add_option("--store", o.store, "Model store root (<root>/<model>/<version>/)")->required()->envname("NIBBLE_STORE");
+  app.add_option("--store", o.store, "Model store root (<root>/<model>/<version>/)")
+      ->required()
+      ->envname("NIBBLE_STORE");
   app.add_option("--listen", o.listen, "gRPC address HOST:PORT (port 0: pick a free one, logged)")
       ->envname("NIBBLE_LISTEN")
       ->capture_default_str();
-  app.add_option("--metrics-port", o.metrics_port, "Prometheus /metrics port on the --listen host (0: pick one, logged)")
+  app.add_option("--metrics-port", o.metrics_port,
+                 "Prometheus /metrics port on the --listen host (0: pick one, logged)")
       ->envname("NIBBLE_METRICS_PORT")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();

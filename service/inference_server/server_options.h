@@ -16,17 +16,19 @@ namespace nibble::server {
 struct ServerOptions {
   std::string store;                    // --store, NIBBLE_STORE: model store root (required)
   std::string listen = "0.0.0.0:8600";  // --listen, NIBBLE_LISTEN: gRPC address HOST:PORT (port 0: pick one)
-  int32_t metrics_port = 8601;          // --metrics-port, NIBBLE_METRICS_PORT: /metrics on the --listen host; 0: pick one
-  std::string backend = "auto";         // --backend, NIBBLE_BACKEND: auto (CUDA when a GPU is visible), cpu, cuda
-  int32_t max_queue = 256;              // --max-queue, NIBBLE_MAX_QUEUE: waiting requests per model (RESOURCE_EXHAUSTED beyond)
-  double queue_timeout_seconds = 0;     // --queue-timeout, NIBBLE_QUEUE_TIMEOUT: longest wait for a batch seat; 0: none
-  int32_t max_seqs = 64;                // --max-seqs, NIBBLE_MAX_SEQS: sequences one decode step runs (batch seats)
-  int32_t kv_blocks = 0;                // --kv-blocks, NIBBLE_KV_BLOCKS: KV cache blocks of 16 tokens; 0: max-seqs full contexts
-  double drain_timeout_seconds = 30;    // --drain-timeout, NIBBLE_DRAIN_TIMEOUT: SIGTERM waits this long for streams
-  double poll_interval_seconds = 2;     // --poll-interval, NIBBLE_POLL_INTERVAL: how often the store is checked for versions
-  std::vector<std::string> pins;        // --pin, NIBBLE_PIN (comma-separated): MODEL:N serves version N only
-  service::TlsOptions tls;              // --tls-cert, --tls-key, --tls-client-ca (service/common/security.h)
-  std::string auth_token_file;          // --auth-token-file, NIBBLE_AUTH_TOKEN_FILE: every RPC but health needs "authorization: Bearer <token>"
+  int32_t metrics_port = 8601;   // --metrics-port, NIBBLE_METRICS_PORT: /metrics on the --listen host; 0: pick one
+  std::string backend = "auto";  // --backend, NIBBLE_BACKEND: auto (CUDA when a GPU is visible), cpu, cuda
+  int32_t max_queue = 256;  // --max-queue, NIBBLE_MAX_QUEUE: waiting requests per model (RESOURCE_EXHAUSTED beyond)
+  double queue_timeout_seconds = 0;  // --queue-timeout, NIBBLE_QUEUE_TIMEOUT: longest wait for a batch seat; 0: none
+  int32_t max_seqs = 64;             // --max-seqs, NIBBLE_MAX_SEQS: sequences one decode step runs (batch seats)
+  int32_t kv_blocks = 0;  // --kv-blocks, NIBBLE_KV_BLOCKS: KV cache blocks of 16 tokens; 0: max-seqs full contexts
+  double drain_timeout_seconds = 30;  // --drain-timeout, NIBBLE_DRAIN_TIMEOUT: SIGTERM waits this long for streams
+  double poll_interval_seconds =
+      2;                          // --poll-interval, NIBBLE_POLL_INTERVAL: how often the store is checked for versions
+  std::vector<std::string> pins;  // --pin, NIBBLE_PIN (comma-separated): MODEL:N serves version N only
+  service::TlsOptions tls;        // --tls-cert, --tls-key, --tls-client-ca (service/common/security.h)
+  std::string auth_token_file;  // --auth-token-file, NIBBLE_AUTH_TOKEN_FILE: every RPC but health needs "authorization:
+                                // Bearer <token>"
 };
 
 // Adds the flags above to `app`, bound to `options`.

@@ -7,10 +7,10 @@
 #include <thread>
 
 #include "engine/backends/backend_factory.h"
-#include "engine/serving/generation.h"
-#include "engine/io/model_loader.h"
-#include "engine/tokenizer/load_tokenizer.h"
 #include "engine/base/utf8.h"
+#include "engine/io/model_loader.h"
+#include "engine/serving/generation.h"
+#include "engine/tokenizer/load_tokenizer.h"
 #include "tests/e2e/server_test_support.h"
 
 namespace nibble::e2e {

@@ -3,7 +3,6 @@
 // are cut with UNAVAILABLE at --drain-timeout) and exits 0.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <thread>
@@ -25,9 +24,9 @@ class BinaryTest : public ::testing::Test {
 
   // Starts the binary and connects; `drain_timeout` goes through NIBBLE_DRAIN_TIMEOUT.
   void Start(const std::string& drain_timeout) {
-    auto child = Subprocess::Spawn({NIBBLE_SERVER_BINARY, "--listen", "127.0.0.1:0", "--metrics-port", "0"},
-                                   {"NIBBLE_STORE=" + store_.path().string(), "NIBBLE_BACKEND=cpu",
-                                    "NIBBLE_DRAIN_TIMEOUT=" + drain_timeout});
+    auto child = Subprocess::Spawn(
+        {NIBBLE_SERVER_BINARY, "--listen", "127.0.0.1:0", "--metrics-port", "0"},
+        {"NIBBLE_STORE=" + store_.path().string(), "NIBBLE_BACKEND=cpu", "NIBBLE_DRAIN_TIMEOUT=" + drain_timeout});
     ASSERT_TRUE(child.ok()) << child.status();
     child_.emplace(*std::move(child));
     const auto listening = child_->WaitForLine("gRPC listening");

@@ -124,8 +124,8 @@ class CliEndToEndTest : public ::testing::Test {
     }
     temp_ = new testing::TempDir();
     hf_dir_ = temp_->path() / "hf";
-    const Output imported = RunToEnd({NIBBLE_CLI_BIN, "import-llama2c", checkpoint->string(), tokenizer->string(),
-                                 hf_dir_.string()}, temp_->path());
+    const Output imported = RunToEnd(
+        {NIBBLE_CLI_BIN, "import-llama2c", checkpoint->string(), tokenizer->string(), hf_dir_.string()}, temp_->path());
     ASSERT_EQ(imported.exit_code, 0) << imported.err;
     ASSERT_TRUE(Publish(hf_dir_, temp_->path() / "store").ok());
     server_ = new Server(StartServer(temp_->path() / "server", {}));
@@ -153,8 +153,15 @@ class CliEndToEndTest : public ::testing::Test {
     const int metrics_port = FreePort();
     server.metrics_address = absl::StrCat("127.0.0.1:", metrics_port);
     server.log = name.string() + ".log";
-    std::vector<std::string> args = {NIBBLE_SERVER_BIN, "--store", (temp_->path() / "store").string(), "--listen",
-                                     server.address, "--metrics-port", absl::StrCat(metrics_port), "--backend", "cpu"};
+    std::vector<std::string> args = {NIBBLE_SERVER_BIN,
+                                     "--store",
+                                     (temp_->path() / "store").string(),
+                                     "--listen",
+                                     server.address,
+                                     "--metrics-port",
+                                     absl::StrCat(metrics_port),
+                                     "--backend",
+                                     "cpu"};
     args.insert(args.end(), flags.begin(), flags.end());
     server.pid = Spawn(args, name.string() + ".out", server.log);
     return server;
@@ -229,8 +236,8 @@ TEST_F(CliEndToEndTest, ErrorsPrintTheStatusCodeAndExitNonZero) {
       Nibble({"generate", "--server", server_->address, "--model", "no-such-model", "--prompt", "hello"});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_THAT(unknown.err, HasSubstr(absl::StrCat("error: NOT_FOUND: ", server_->address, ": Generate: ")));
-  const Output bad = Nibble({"generate", "--server", server_->address, "--model", kModel, "--prompt", "hello",
-                             "--top-p", "1.5"});
+  const Output bad =
+      Nibble({"generate", "--server", server_->address, "--model", kModel, "--prompt", "hello", "--top-p", "1.5"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.err, HasSubstr("error: INVALID_ARGUMENT: "));
   EXPECT_THAT(bad.err, HasSubstr("top_p"));
@@ -257,8 +264,8 @@ TEST_F(CliEndToEndTest, TokenFileAuthenticatesAgainstATokenServer) {
 TEST_F(CliEndToEndTest, LoadGeneratorCountsEveryRequest) {
   if (std::string(NIBBLE_LOAD_BIN).empty()) GTEST_SKIP() << "nibble-load is not built (NIBBLE_BENCH=OFF)";
   const Output load = RunToEnd({NIBBLE_LOAD_BIN, "--server", server_->address, "--model", kModel, "--requests", "12",
-                           "--concurrency", "4", "--prompt-tokens", "8", "--max-tokens", "16"},
-                          temp_->path());
+                                "--concurrency", "4", "--prompt-tokens", "8", "--max-tokens", "16"},
+                               temp_->path());
   ASSERT_EQ(load.exit_code, 0) << load.out << load.err;
   EXPECT_THAT(load.out, HasSubstr("12 completed, 0 failed, of 12"));
   EXPECT_THAT(load.out, HasSubstr("finish reasons   length 12"));
@@ -274,12 +281,13 @@ TEST_F(CliEndToEndTest, DashboardQueriesFindTheServersSeries) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "prometheus.yml") << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
                                         << "scrape_configs:\n  - job_name: nibble-server\n"
-                                        << "    static_configs: [{targets: [\"" << server_->metrics_address << "\"]}]\n";
+                                        << "    static_configs: [{targets: [\"" << server_->metrics_address
+                                        << "\"]}]\n";
   const std::string prometheus_address = absl::StrCat("127.0.0.1:", FreePort());
-  const pid_t prometheus = Spawn({"prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
-                                  "--storage.tsdb.path=" + (dir / "data").string(),
-                                  "--web.listen-address=" + prometheus_address},
-                                 dir / "out", dir / "log");
+  const pid_t prometheus =
+      Spawn({"prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
+             "--storage.tsdb.path=" + (dir / "data").string(), "--web.listen-address=" + prometheus_address},
+            dir / "out", dir / "log");
   if (prometheus < 0) GTEST_SKIP() << "prometheus not found on PATH";
   const Output load = RunToEnd({NIBBLE_LOAD_BIN, "--server", server_->address, "--model", kModel, "--requests", "16",
                                 "--concurrency", "4", "--prompt-tokens", "8", "--max-tokens", "16"},
@@ -309,7 +317,8 @@ TEST_F(CliEndToEndTest, DashboardQueriesFindTheServersSeries) {
   }
   kill(prometheus, SIGTERM);
   Wait(prometheus);
-  EXPECT_THAT(pending, ::testing::IsEmpty()) << "expressions with no series; Prometheus log:\n" << ReadFile(dir / "log");
+  EXPECT_THAT(pending, ::testing::IsEmpty()) << "expressions with no series; Prometheus log:\n"
+                                             << ReadFile(dir / "log");
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 // a client process that dies), the bounded queue, deadlines, unknown models and the table of bad requests.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <atomic>
@@ -12,10 +11,10 @@
 #include <thread>
 
 #include "engine/backends/backend_factory.h"
-#include "engine/serving/generation.h"
-#include "engine/io/model_loader.h"
-#include "engine/tokenizer/load_tokenizer.h"
 #include "engine/base/utf8.h"
+#include "engine/io/model_loader.h"
+#include "engine/serving/generation.h"
+#include "engine/tokenizer/load_tokenizer.h"
 #include "grpcpp/create_channel.h"
 #include "tests/e2e/server_test_support.h"
 
@@ -25,7 +24,8 @@ namespace {
 using ::testing::HasSubstr;
 
 // The story opening the model continues with curly quotes (byte-fallback tokens in tok512's 512 pieces).
-constexpr char kQuotePrompt[] = "May asked her mother, \xE2\x80\x9CMama, can I see a star somewhere?\xE2\x80\x9D Her mother replied, \xE2\x80\x9C";
+constexpr char kQuotePrompt[] =
+    "May asked her mother, \xE2\x80\x9CMama, can I see a star somewhere?\xE2\x80\x9D Her mother replied, \xE2\x80\x9C";
 
 class GenerateTest : public ::testing::Test {
  protected:
@@ -58,8 +58,8 @@ class GenerateTest : public ::testing::Test {
     return MetricValue(Metrics(), absl::StrCat("nibble_kv_cache_usage_ratio{model=\"", kModel, "\"}")).value_or(-1);
   }
   static double Requests(const std::string& reason) {
-    return MetricValue(Metrics(), absl::StrCat("nibble_requests_total{finish_reason=\"", reason, "\",model=\"",
-                                               kModel, "\"}"))
+    return MetricValue(Metrics(),
+                       absl::StrCat("nibble_requests_total{finish_reason=\"", reason, "\",model=\"", kModel, "\"}"))
         .value_or(0);
   }
 
@@ -76,8 +76,7 @@ TEST_F(GenerateTest, GreedyStreamIsOfflineGenerationWithWholeCharacters) {
   const HostModel host = LoadHostModel(dir).value();
   const auto tokenizer = LoadTokenizer(dir).value();
   auto model = Model::Create(*backend, host, ModelOptions{}).value();
-  const GenerationResult expected =
-      Generate(*model, tokenizer.get(), OfflineGreedyRequest(kQuotePrompt, 120)).value();
+  const GenerationResult expected = Generate(*model, tokenizer.get(), OfflineGreedyRequest(kQuotePrompt, 120)).value();
 
   const StreamResult result = RunStream(*server_->stub, GreedyRequest(kQuotePrompt, 120));
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();
@@ -258,19 +257,23 @@ TEST_F(GenerateTest, BadRequestsAreInvalidArgumentNamingTheField) {
       {"top_k", [](auto& r) { r.mutable_sampling()->set_top_k(-1); }},
       {"min_p", [](auto& r) { r.mutable_sampling()->set_min_p(2.0f); }},
       {"prompt is not valid UTF-8", [](auto& r) { r.set_text("Once \xff\xfe upon"); }},
-      {"stop[1]", [](auto& r) {
+      {"stop[1]",
+       [](auto& r) {
          r.add_stop("ok");
          r.add_stop("bad \xc3");
        }},
-      {"stop", [](auto& r) {
+      {"stop",
+       [](auto& r) {
          for (int i = 0; i < 17; ++i) r.add_stop(absl::StrCat("s", i));
        }},
-      {"prompt_token_ids[1]", [](auto& r) {
+      {"prompt_token_ids[1]",
+       [](auto& r) {
          r.mutable_token_ids()->add_ids(kBos);
          r.mutable_token_ids()->add_ids(512);
        }},
       {"stop_token_ids[1]", [](auto& r) { r.add_stop_token_ids(-3); }},
-      {"prompt", [](auto& r) {
+      {"prompt",
+       [](auto& r) {
          for (int i = 0; i < 600; ++i) r.mutable_token_ids()->add_ids(100);
        }},
       {"logprobs", [](auto& r) { r.set_logprobs(21); }},

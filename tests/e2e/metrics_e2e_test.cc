@@ -47,9 +47,8 @@ TEST(MetricsTest, EveryFamilyMatchesAKnownWorkload) {
         "nibble_e2e_request_latency_seconds", "nibble_request_queue_time_seconds", "nibble_prompt_tokens_total",
         "nibble_generation_tokens_total", "nibble_requests_total", "nibble_preemptions_total",
         "nibble_requests_running", "nibble_requests_waiting", "nibble_kv_cache_usage_ratio",
-        "nibble_model_weight_bytes", "nibble_build_info", "process_cpu_seconds_total",
-        "process_resident_memory_bytes", "process_virtual_memory_bytes", "process_start_time_seconds",
-        "process_open_fds"}) {
+        "nibble_model_weight_bytes", "nibble_build_info", "process_cpu_seconds_total", "process_resident_memory_bytes",
+        "process_virtual_memory_bytes", "process_start_time_seconds", "process_open_fds"}) {
     EXPECT_TRUE(HasFamily(text, family)) << family;
   }
   // The CPU backend has no GPU memory to report.
@@ -71,14 +70,13 @@ TEST(MetricsTest, EveryFamilyMatchesAKnownWorkload) {
   // One inter-token latency per token after each request's first.
   EXPECT_EQ(MetricValue(text, "nibble_inter_token_latency_seconds_count" + model), static_cast<double>(streamed - 6));
   // vLLM's buckets (ends of each list).
-  for (const std::string& bucket :
-       {"nibble_time_to_first_token_seconds_bucket{" + Model() + ",le=\"0.001\"}",
-        "nibble_time_to_first_token_seconds_bucket{" + Model() + ",le=\"2560\"}",
-        "nibble_inter_token_latency_seconds_bucket{" + Model() + ",le=\"0.01\"}",
-        "nibble_inter_token_latency_seconds_bucket{" + Model() + ",le=\"80\"}",
-        "nibble_e2e_request_latency_seconds_bucket{" + Model() + ",le=\"0.3\"}",
-        "nibble_e2e_request_latency_seconds_bucket{" + Model() + ",le=\"7680\"}",
-        "nibble_request_queue_time_seconds_bucket{" + Model() + ",le=\"7680\"}"}) {
+  for (const std::string& bucket : {"nibble_time_to_first_token_seconds_bucket{" + Model() + ",le=\"0.001\"}",
+                                    "nibble_time_to_first_token_seconds_bucket{" + Model() + ",le=\"2560\"}",
+                                    "nibble_inter_token_latency_seconds_bucket{" + Model() + ",le=\"0.01\"}",
+                                    "nibble_inter_token_latency_seconds_bucket{" + Model() + ",le=\"80\"}",
+                                    "nibble_e2e_request_latency_seconds_bucket{" + Model() + ",le=\"0.3\"}",
+                                    "nibble_e2e_request_latency_seconds_bucket{" + Model() + ",le=\"7680\"}",
+                                    "nibble_request_queue_time_seconds_bucket{" + Model() + ",le=\"7680\"}"}) {
     EXPECT_TRUE(MetricValue(text, bucket).has_value()) << bucket;
   }
   // The gauges are the engine's, updated just after a request's final event: they settle within a step.

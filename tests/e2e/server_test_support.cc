@@ -98,7 +98,8 @@ absl::StatusOr<TestServer> StartServer(const server::ServerOptions& options) {
 
 std::vector<int32_t> StreamResult::tokens() const {
   std::vector<int32_t> tokens;
-  for (const v1::TokenChunk& chunk : chunks) tokens.insert(tokens.end(), chunk.token_ids().begin(), chunk.token_ids().end());
+  for (const v1::TokenChunk& chunk : chunks)
+    tokens.insert(tokens.end(), chunk.token_ids().begin(), chunk.token_ids().end());
   return tokens;
 }
 
@@ -231,10 +232,9 @@ absl::StatusOr<std::string> ReflectionListServices(grpc::Channel& channel) {
   grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
   grpc::Status status;
-  const bool exchanged = step([&](void* tag) { call->StartCall(tag); }) &&
-                         step([&](void* tag) { call->Write(request, tag); }) &&
-                         step([&](void* tag) { call->WritesDone(tag); }) &&
-                         step([&](void* tag) { call->Read(&response, tag); });
+  const bool exchanged =
+      step([&](void* tag) { call->StartCall(tag); }) && step([&](void* tag) { call->Write(request, tag); }) &&
+      step([&](void* tag) { call->WritesDone(tag); }) && step([&](void* tag) { call->Read(&response, tag); });
   step([&](void* tag) { call->Finish(&status, tag); });
   queue.Shutdown();
   void* tag = nullptr;
@@ -257,7 +257,8 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
 
 // --- Subprocess ----------------------------------------------------------------------------------------------
 
-absl::StatusOr<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+absl::StatusOr<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv,
+                                             const std::vector<std::string>& env) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError("pipe2 failed");
   posix_spawn_file_actions_t actions;
@@ -284,7 +285,9 @@ absl::StatusOr<Subprocess> Subprocess::Spawn(const std::vector<std::string>& arg
 }
 
 Subprocess::Subprocess(Subprocess&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)), fd_(std::exchange(other.fd_, -1)), output_(std::move(other.output_)),
+    : pid_(std::exchange(other.pid_, -1)),
+      fd_(std::exchange(other.fd_, -1)),
+      output_(std::move(other.output_)),
       scanned_(other.scanned_) {}
 
 Subprocess::~Subprocess() {
@@ -303,7 +306,8 @@ absl::StatusOr<std::string> Subprocess::WaitForLine(const std::string& needle, s
       scanned_ = end + 1;
       if (line.find(needle) != std::string::npos) return line;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return absl::DeadlineExceededError(absl::StrCat("no line with \"", needle, "\""));
     pollfd p{fd_, POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;

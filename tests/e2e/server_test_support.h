@@ -38,7 +38,8 @@ std::optional<std::filesystem::path> StoriesDir();
 absl::StatusOr<uint64_t> PublishStories(const std::filesystem::path& root, const std::string& model = kModel);
 
 // Quantizes the imported stories260K with AWQ (4-bit, groups of 32: its Linears have 64 inputs; calibrated on
-// tinystories-dev-50, 8 blocks of 128 tokens: quick, not best quality) and publishes the artifact as the next version of `model`. NotFound without ../shared.
+// tinystories-dev-50, 8 blocks of 128 tokens: quick, not best quality) and publishes the artifact as the next version
+// of `model`. NotFound without ../shared.
 absl::StatusOr<uint64_t> PublishStoriesAwq(const std::filesystem::path& root, const std::string& model = kModel);
 
 // Options for an in-process server on 127.0.0.1 with picked ports, the CPU backend and a fast store poll.

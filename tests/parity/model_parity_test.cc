@@ -9,14 +9,14 @@
 #include <iostream>
 #include <sstream>
 
+#include "engine/base/file_io.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cuda/cuda_backend.h"
-#include "engine/base/file_io.h"
-#include "engine/tools/documents.h"
 #include "engine/serving/generation.h"
+#include "engine/tokenizer/sentencepiece_tokenizer.h"
+#include "engine/tools/documents.h"
 #include "engine/tools/llama2c.h"
 #include "engine/tools/perplexity.h"
-#include "engine/tokenizer/sentencepiece_tokenizer.h"
 #include "engine/tools/synth.h"
 #include "tests/support/model_checks.h"
 #include "tests/support/shared_data.h"
@@ -78,8 +78,10 @@ class ModelParityTest : public ::testing::Test {
       return step;
     };
     std::vector<int32_t> positions = {0, 0};
-    const std::vector<float> want = Logits(**cpu_model, step_for(cpu_seqs, prompts, positions, StepBatch::Logits::kAll));
-    const std::vector<float> got = Logits(**cuda_model, step_for(cuda_seqs, prompts, positions, StepBatch::Logits::kAll));
+    const std::vector<float> want =
+        Logits(**cpu_model, step_for(cpu_seqs, prompts, positions, StepBatch::Logits::kAll));
+    const std::vector<float> got =
+        Logits(**cuda_model, step_for(cuda_seqs, prompts, positions, StepBatch::Logits::kAll));
     EXPECT_LT(RelativeError(got, want), 1e-2) << "prefill";
     std::vector<std::vector<int32_t>> next = {{prompts[0].back()}, {prompts[1].back()}};
     positions = {static_cast<int32_t>(prompts[0].size()), static_cast<int32_t>(prompts[1].size())};
@@ -93,7 +95,8 @@ class ModelParityTest : public ::testing::Test {
         next[s] = {static_cast<int32_t>(std::max_element(row, row + vocab) - row)};
       }
       last_want = Logits(**cpu_model, step_for(cpu_seqs, next, positions, StepBatch::Logits::kLast));
-      const std::vector<float> decoded = Logits(**cuda_model, step_for(cuda_seqs, next, positions, StepBatch::Logits::kLast));
+      const std::vector<float> decoded =
+          Logits(**cuda_model, step_for(cuda_seqs, next, positions, StepBatch::Logits::kLast));
       EXPECT_LT(RelativeError(decoded, last_want), 1e-2) << "decode step " << i << (i >= 2 ? " (replayed graph)" : "");
       for (int32_t& p : positions) ++p;
     }

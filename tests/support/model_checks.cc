@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/serving/generation.h"
 #include "engine/runtime/model.h"
+#include "engine/serving/generation.h"
 #include "engine/tools/perplexity.h"
 
 namespace nibble::testing {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/runtime/backend.h"
 #include "engine/io/host_model.h"
+#include "engine/runtime/backend.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace nibble::testing {

@@ -48,7 +48,8 @@ HostLinear RandomAwqLinear(int64_t in, int64_t out, int group_size, uint32_t see
   linear.in_features = in;
   linear.out_features = out;
   linear.weight = RandomAwq(in, out, group_size, seed);
-  if (with_bias) linear.bias = HostTensor::FromFloats(RandomFloats(static_cast<size_t>(out), seed + 1, 0.1f), Shape{out});
+  if (with_bias)
+    linear.bias = HostTensor::FromFloats(RandomFloats(static_cast<size_t>(out), seed + 1, 0.1f), Shape{out});
   return linear;
 }
 

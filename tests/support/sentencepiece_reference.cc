@@ -34,8 +34,6 @@ std::vector<std::string> SentencePieceReference::EncodeAsPieces(std::string_view
   return processor_->EncodeAsPieces(text);
 }
 
-std::string SentencePieceReference::DecodeIds(const std::vector<int>& ids) const {
-  return processor_->DecodeIds(ids);
-}
+std::string SentencePieceReference::DecodeIds(const std::vector<int>& ids) const { return processor_->DecodeIds(ids); }
 
 }  // namespace nibble::testing

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <atomic>
 
-#include "engine/tools/llama2c.h"
-#include "engine/tokenizer/sentencepiece_tokenizer.h"
 #include "engine/base/status_macros.h"
+#include "engine/tokenizer/sentencepiece_tokenizer.h"
+#include "engine/tools/llama2c.h"
 #include "engine/tools/synth.h"
 
 namespace nibble::testing {
@@ -133,7 +133,8 @@ namespace {
 
 class CountingBackend : public Backend {
  public:
-  explicit CountingBackend(std::unique_ptr<Backend> inner) : inner_(std::move(inner)), used_(std::make_shared<std::atomic<size_t>>(0)) {}
+  explicit CountingBackend(std::unique_ptr<Backend> inner)
+      : inner_(std::move(inner)), used_(std::make_shared<std::atomic<size_t>>(0)) {}
 
   std::string name() const override { return inner_->name(); }
   DType activation_dtype() const override { return inner_->activation_dtype(); }

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/io/host_model.h"
 #include "engine/runtime/backend.h"
 #include "engine/serving/generation_request.h"
-#include "engine/io/host_model.h"
 #include "engine/serving/serving_observer.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "tests/support/shared_data.h"
@@ -101,9 +101,9 @@ std::unique_ptr<Backend> MakeCountingBackend(std::unique_ptr<Backend> inner);
 }  // namespace nibble::testing
 
 // In a test body or SetUp: skips when ../shared lacks stories260K; otherwise binds `var` (a SharedModel).
-#define NIBBLE_REQUIRE_STORIES260K(var)                                                            \
-  NIBBLE_REQUIRE_SHARED(var##_bin, "models/stories260K/stories260K.bin");                          \
-  NIBBLE_REQUIRE_SHARED(var##_tokenizer, "models/stories260K/tok512.model");                       \
-  auto var##_loaded = ::nibble::testing::LoadStories260K(var##_bin, var##_tokenizer);              \
-  ASSERT_TRUE(var##_loaded.ok()) << var##_loaded.status();                                        \
+#define NIBBLE_REQUIRE_STORIES260K(var)                                               \
+  NIBBLE_REQUIRE_SHARED(var##_bin, "models/stories260K/stories260K.bin");             \
+  NIBBLE_REQUIRE_SHARED(var##_tokenizer, "models/stories260K/tok512.model");          \
+  auto var##_loaded = ::nibble::testing::LoadStories260K(var##_bin, var##_tokenizer); \
+  ASSERT_TRUE(var##_loaded.ok()) << var##_loaded.status();                            \
   const ::nibble::testing::SharedModel var = *std::move(var##_loaded)

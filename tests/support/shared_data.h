@@ -32,7 +32,7 @@ class TempDir {
 }  // namespace nibble::testing
 
 // Skips the current test (with the reason) when a shared file is missing; otherwise binds it to `var`.
-#define NIBBLE_REQUIRE_SHARED(var, relative)                                                              \
+#define NIBBLE_REQUIRE_SHARED(var, relative)                                                             \
   const auto var##_optional = ::nibble::testing::SharedFile(relative);                                   \
   if (!var##_optional) GTEST_SKIP() << "shared file " << (relative) << " not found (set NIBBLE_SHARED)"; \
   const std::filesystem::path var = *var##_optional
