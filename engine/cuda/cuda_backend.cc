@@ -46,7 +46,10 @@ std::vector<uint16_t> ToHalfBits(const HostTensor& tensor) {
   return bits;
 }
 
-// Device memory that grows on demand (never shrinks); growing is refused while a graph is being captured.
+// Device memory that grows on demand, at least doubling each time; growing is refused while a graph is being
+// captured. An outgrown buffer is kept, not freed, for the backend's lifetime: graphs captured before the growth
+// hold its address and are still replayed (a decode step of a short context replays the graph captured before a
+// longer context grew the attention partials), and doubling bounds what is kept to the current buffer's size.
 // New memory is zeroed on the backend's stream (split-K and attention counters start at zero), so the zeroing
 // is ordered before every kernel that uses it.
 class Scratch {
@@ -56,14 +59,18 @@ class Scratch {
     const size_t bytes = std::max<size_t>(count * sizeof(T), 1);
     if (bytes > buffer_.bytes()) {
       if (capturing) return absl::FailedPreconditionError(absl::StrCat(what, ": scratch must grow during a capture"));
-      NIBBLE_ASSIGN_OR_RETURN(buffer_, backend.Allocate(bytes));
-      NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaMemsetAsync(buffer_.data(), 0, bytes, stream), what));
+      const size_t grown = std::max(bytes, 2 * buffer_.bytes());
+      NIBBLE_ASSIGN_OR_RETURN(Buffer bigger, backend.Allocate(grown));
+      NIBBLE_RETURN_IF_ERROR(CudaStatus(cudaMemsetAsync(bigger.data(), 0, grown, stream), what));
+      if (buffer_.data() != nullptr) outgrown_.push_back(std::move(buffer_));
+      buffer_ = std::move(bigger);
     }
     return static_cast<T*>(buffer_.data());
   }
 
  private:
   Buffer buffer_;
+  std::vector<Buffer> outgrown_;  // still referenced by captured graphs
 };
 
 class CudaDenseLinear : public LinearWeights {

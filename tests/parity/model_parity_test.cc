@@ -102,9 +102,58 @@ class ModelParityTest : public ::testing::Test {
     }
   }
 
+  // One sequence of `prompt` on both models: prefill, then `decode_steps` greedy steps (tokens from the CPU's
+  // logits), comparing the CUDA logits of every decode step with the CPU's.
+  void CheckSequence(Model& cpu_model, Model& cuda_model, const std::vector<int32_t>& prompt, int decode_steps,
+                     const std::string& what) {
+    KvSequence cpu_seq(cpu_model.kv_pool());
+    KvSequence cuda_seq(cuda_model.kv_pool());
+    ASSERT_TRUE(cpu_seq.Reserve(prompt.size() + decode_steps).ok());
+    ASSERT_TRUE(cuda_seq.Reserve(prompt.size() + decode_steps).ok());
+    StepBatch cpu_step;
+    cpu_step.AddSequence(prompt, 0, cpu_seq.blocks(), StepBatch::Logits::kLast);
+    StepBatch cuda_step;
+    cuda_step.AddSequence(prompt, 0, cuda_seq.blocks(), StepBatch::Logits::kLast);
+    std::vector<float> want = Logits(cpu_model, cpu_step);
+    Logits(cuda_model, cuda_step);
+    int32_t position = static_cast<int32_t>(prompt.size());
+    for (int i = 0; i < decode_steps; ++i, ++position) {
+      const int32_t token[] = {static_cast<int32_t>(std::max_element(want.begin(), want.end()) - want.begin())};
+      StepBatch cpu_decode;
+      cpu_decode.AddSequence(token, position, cpu_seq.blocks(), StepBatch::Logits::kLast);
+      StepBatch cuda_decode;
+      cuda_decode.AddSequence(token, position, cuda_seq.blocks(), StepBatch::Logits::kLast);
+      want = Logits(cpu_model, cpu_decode);
+      EXPECT_LT(RelativeError(Logits(cuda_model, cuda_decode), want), 1e-2)
+          << what << ", decode step " << i << " at position " << position;
+    }
+  }
+
   std::unique_ptr<Backend> cpu_ = MakeCpuBackend();
   std::unique_ptr<Backend> cuda_;
 };
+
+// A decode step replays the graph captured for its batch size and context length. When a longer context later
+// makes the backend's scratch (the decode attention's per-partition partials) grow, a new, shorter sequence
+// replays a graph captured before the growth: it must still find the memory it was captured with (seen on the
+// H200: nibble-server failed with an illegal address once requests joined a batch whose contexts had grown).
+TEST_F(ModelParityTest, StepsReplayedAfterTheScratchGrewMatchTheCpu) {
+  auto host = SynthesizeModel("tiny", 5);
+  ASSERT_TRUE(host.ok()) << host.status();
+  ModelOptions options;
+  options.max_step_tokens = 256;
+  options.max_seqs = 2;
+  options.max_context = 256;
+  auto cpu_model = Model::Create(*cpu_, *host, options);
+  auto cuda_model = Model::Create(*cuda_, *host, options);
+  ASSERT_TRUE(cpu_model.ok() && cuda_model.ok());
+  std::vector<int32_t> prompt(70);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(1 + (i * 37) % 250);
+  // Contexts 70 -> 230: decode graphs captured for 2, 3 and 4 partitions of 64 positions; the partials grow.
+  CheckSequence(**cpu_model, **cuda_model, prompt, 160, "long sequence");
+  // Contexts 70 -> 80 again: replays the 2-partition graph captured before the growth.
+  CheckSequence(**cpu_model, **cuda_model, prompt, 10, "short sequence after it");
+}
 
 TEST_F(ModelParityTest, SyntheticDenseModel) {
   auto host = SynthesizeModel("tiny", 3);
