@@ -10,12 +10,23 @@ namespace {
 
 constexpr int32_t kKvBlockSize = 16;
 
-// Copies host rows [first_row, first_row + rows) of a [*, width] array into a device tensor of the same shape.
+// Copies host rows [first_row, first_row + rows) of an fp32 [*, width] array into a device tensor of the same
+// shape, converting to the tensor's dtype (the backend's activation dtype: fp32 on the CPU, fp16 on CUDA).
 absl::Status Upload(Backend& backend, std::span<const float> host, int64_t first_row, const Tensor& dst) {
-  return backend.CopyToDevice(host.data() + first_row * dst.cols(), dst);
+  const std::span<const float> rows = host.subspan(static_cast<size_t>(first_row * dst.cols()), dst.numel());
+  if (dst.dtype == DType::kF32) return backend.CopyToDevice(rows.data(), dst);
+  std::vector<uint8_t> converted(dst.bytes());
+  ConvertFromFloat(rows, dst.dtype, converted.data());
+  return backend.CopyToDevice(converted.data(), dst);
 }
+// The reverse: a device tensor [rows, width] into host fp32 rows starting at first_row.
 absl::Status Download(Backend& backend, const Tensor& src, std::vector<float>& host, int64_t first_row) {
-  return backend.CopyToHost(src, host.data() + first_row * src.cols());
+  const std::span<float> rows(host.data() + first_row * src.cols(), static_cast<size_t>(src.numel()));
+  if (src.dtype == DType::kF32) return backend.CopyToHost(src, rows.data());
+  std::vector<uint8_t> raw(src.bytes());
+  NIBBLE_RETURN_IF_ERROR(backend.CopyToHost(src, raw.data()));
+  ConvertToFloat(src.dtype, raw.data(), rows);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -39,11 +50,6 @@ BlockRunner::BlockRunner(Backend& backend, const ModelConfig& config, int32_t nu
 
 absl::StatusOr<BlockRunner> BlockRunner::Create(Backend& backend, const ModelConfig& config, int32_t num_sequences,
                                                 int32_t seqlen, int32_t max_step_tokens) {
-  if (backend.activation_dtype() != DType::kF32) {
-    return absl::UnimplementedError(absl::StrCat("calibration runs on a backend with fp32 activations; ",
-                                                 backend.name(), " computes in ",
-                                                 DTypeName(backend.activation_dtype())));
-  }
   if (num_sequences < 1 || seqlen < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("calibration needs at least one sequence (", num_sequences, " sequences of ", seqlen, " tokens)"));
@@ -88,7 +94,7 @@ absl::StatusOr<std::vector<float>> BlockRunner::Embed(const HostTensor& embeddin
     return absl::InvalidArgumentError(
         absl::StrCat("calibration: ", tokens.size(), " sequences, expected ", num_sequences_));
   }
-  NIBBLE_ASSIGN_OR_RETURN(DeviceTensor table, backend_->UploadTensor(embedding, DType::kF32));
+  NIBBLE_ASSIGN_OR_RETURN(DeviceTensor table, backend_->UploadTensor(embedding, backend_->activation_dtype()));
   std::vector<float> hidden(static_cast<size_t>(num_tokens() * config_.hidden_size));
   std::vector<int32_t> ids;
   for (const auto& sequence : tokens) {

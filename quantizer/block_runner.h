@@ -4,9 +4,10 @@
 // compares against them. No model math lives here, only batching and copies.
 //
 // The calibration set is N sequences of T tokens, each starting at position 0 with its own KV blocks; steps
-// run up to `max_step_tokens` tokens. Activations cross to the host as fp32 [N * T, width] arrays.
-// Requires a backend whose activations are fp32 (the CPU backend). One thread at a time; the backend must
-// outlive the runner.
+// run up to `max_step_tokens` tokens. Activations cross to the host as fp32 [N * T, width] arrays, converted
+// from and to the backend's activation dtype at the boundary: on the CPU backend everything is fp32; on CUDA
+// the block runs in fp16 with fp32 accumulation (as AutoAWQ calibrates), and the losses the search compares
+// are reduced on the host in fp32. One thread at a time; the backend must outlive the runner.
 #pragma once
 
 #include <array>

@@ -75,8 +75,12 @@ nlohmann::json LayerReports(const std::vector<LayerReport>& layers) {
   return reports;
 }
 
-std::string BlockLine(const LayerReport& report, int64_t num_layers) {
-  std::string line = absl::StrFormat("block %d/%d: %.2f s", report.index + 1, num_layers, report.seconds);
+// "block 3/32: 1.20 s, ETA 35 s, ...": the ETA assumes the remaining blocks take the mean of the blocks so far
+// (`seconds_so_far`, this one included).
+std::string BlockLine(const LayerReport& report, int64_t num_layers, double seconds_so_far) {
+  const double eta = seconds_so_far / (report.index + 1) * (num_layers - report.index - 1);
+  std::string line =
+      absl::StrFormat("block %d/%d: %.2f s, ETA %.0f s", report.index + 1, num_layers, report.seconds, eta);
   for (const ScaleGroupReport& group : report.scale_groups) {
     absl::StrAppendFormat(&line, ", %s %s@%.2f loss %.3g (rtn %.3g)", group.layers, group.formula, group.alpha,
                           group.loss, group.loss_at_alpha0);
@@ -121,7 +125,10 @@ absl::StatusOr<QuantizeJobResult> RunQuantizeJob(Backend& backend, const Quantiz
   NIBBLE_ASSIGN_OR_RETURN(
       QuantizeResult quantized,
       QuantizeModel(backend, source, calibration ? &*calibration : nullptr, options,
-                    [&](const LayerReport& report, int64_t num_layers) { log(BlockLine(report, num_layers)); }));
+                    [&, seconds_so_far = 0.0](const LayerReport& report, int64_t num_layers) mutable {
+                      seconds_so_far += report.seconds;
+                      log(BlockLine(report, num_layers, seconds_so_far));
+                    }));
   manifest["quantization"] = {{"method", QuantMethodName(options.method)},
                               {"bits", options.spec.bits},
                               {"group_size", options.spec.group_size},

@@ -27,6 +27,7 @@ struct Flags {
   int32_t eval_context = 512;
   std::string store;
   std::string name;
+  std::string backend = "auto";
   bool evaluate_only = false;
 };
 
@@ -64,9 +65,12 @@ absl::Status Run(const Flags& flags) {
   } else if (flags.eval_text.empty()) {
     return absl::InvalidArgumentError("--evaluate-only needs --eval-text (what to measure)");
   }
-  // Calibration runs the engine's fp32 CPU backend (the GPU calibration path comes with the job service).
-  absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(BackendKind::kCpu);
+  // Calibration, the search and the evaluation run on this backend (CUDA in fp16, or the CPU in fp32).
+  absl::StatusOr<BackendKind> backend_kind = ParseBackendKind(flags.backend);
+  if (!backend_kind.ok()) return backend_kind.status();
+  absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(*backend_kind);
   if (!backend.ok()) return backend.status();
+  std::cout << "quantizing on the " << (*backend)->name() << " backend" << std::endl;
   absl::StatusOr<QuantizeJobResult> result =
       RunQuantizeJob(**backend, spec, [](const std::string& line) { std::cout << line << std::endl; });
   if (!result.ok()) return result.status();
@@ -115,6 +119,12 @@ void RegisterQuantize(CLI::App& app, int& exit_code) {
   command->add_option("--eval-ctx", flags->eval_context, "Perplexity window in tokens")->capture_default_str();
   command->add_option("--store", flags->store, "Model store root to publish into")->envname("NIBBLE_STORE");
   command->add_option("--name", flags->name, "Model name in the store (letters, digits, '.', '_', '-')");
+  command
+      ->add_option("--backend", flags->backend,
+                   "auto (CUDA when a GPU is visible), cpu (fp32, the reference) or cuda (fp16 activations, fp32 "
+                   "losses)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
   command->add_flag("--evaluate-only", flags->evaluate_only,
                     "Fake-quantize and report --eval-text perplexity without publishing (any --bits)");
   command->callback([flags, &exit_code] {
