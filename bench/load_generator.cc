@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
 #include "service/client/generate_call.h"
 #include "service/client/labels.h"
 #include "service/client/model_reference.h"
@@ -114,6 +115,13 @@ std::string LatencyRow(absl::string_view name, const std::vector<double>& second
                          (seconds.empty() ? 0.0 : *std::max_element(seconds.begin(), seconds.end())) * 1e3);
 }
 
+// {"p50": ms, "p90": ms, "p99": ms} of `seconds`.
+nlohmann::json PercentilesMs(const std::vector<double>& seconds) {
+  return {{"p50", Percentile(seconds, 50) * 1e3},
+          {"p90", Percentile(seconds, 90) * 1e3},
+          {"p99", Percentile(seconds, 99) * 1e3}};
+}
+
 // "length 60, stop 4" / "RESOURCE_EXHAUSTED 3", or `none`.
 std::string Counts(const std::map<std::string, int64_t>& counts, absl::string_view none) {
   if (counts.empty()) return std::string(none);
@@ -172,6 +180,28 @@ std::string FormatReport(const LoadReport& report, const LoadOptions& options, c
   out += LatencyRow("inter-token", report.inter_token_seconds);
   out += LatencyRow("end-to-end", report.e2e_seconds);
   return out;
+}
+
+std::string FormatReportJson(const LoadReport& report, const LoadOptions& options) {
+  const double seconds = std::max(report.wall_seconds, 1e-9);
+  const nlohmann::json summary = {
+      {"model", options.model},
+      {"concurrency", options.concurrency},
+      {"prompt_tokens_per_request", options.prompt.empty() ? options.prompt_tokens : 0},
+      {"max_tokens", options.max_tokens},
+      {"requests", report.requests},
+      {"completed", report.completed},
+      {"wall_seconds", report.wall_seconds},
+      {"output_tokens", report.output_tokens},
+      {"output_tokens_per_second", report.output_tokens / seconds},
+      {"requests_per_second", report.completed / seconds},
+      {"ttft_ms", PercentilesMs(report.ttft_seconds)},
+      {"inter_token_ms", PercentilesMs(report.inter_token_seconds)},
+      {"e2e_ms", PercentilesMs(report.e2e_seconds)},
+      {"finish_reasons", report.finish_reasons},
+      {"errors", report.errors},
+  };
+  return summary.dump();
 }
 
 }  // namespace nibble::bench

@@ -59,4 +59,8 @@ double Percentile(std::vector<double> values, double p);
 // The report as a table, with a header line describing the run.
 std::string FormatReport(const LoadReport& report, const LoadOptions& options, const std::string& server);
 
+// The report's summary as one JSON object (for scripts that tabulate several runs): the run's options, counts,
+// throughputs (per second of wall time), latency percentiles p50/p90/p99 in ms, finish reasons and errors.
+std::string FormatReportJson(const LoadReport& report, const LoadOptions& options);
+
 }  // namespace nibble::bench

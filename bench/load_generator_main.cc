@@ -6,6 +6,8 @@
 //   nibble-load --server localhost:8600 --model stories260K --concurrency 16 --requests 256
 //       --prompt-tokens 128 --max-tokens 128
 #include <cstdio>
+#include <fstream>
+#include <string>
 
 #include "CLI/CLI.hpp"
 #include "bench/load_generator.h"
@@ -30,6 +32,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--temperature", options.temperature, "Sampling temperature; 0 is greedy")->capture_default_str();
   app.add_option("--seed", options.seed, "Request i samples with seed + i")->capture_default_str();
+  std::string json_path;
+  app.add_option("--json", json_path, "Also write the summary as one JSON object to this file");
   CLI11_PARSE(app, argc, argv);
 
   absl::StatusOr<nibble::client::Connection> connection = nibble::client::Connection::Open(connection_options);
@@ -37,5 +41,13 @@ int main(int argc, char** argv) {
   absl::StatusOr<nibble::bench::LoadReport> report = nibble::bench::RunLoad(*connection, options);
   if (!report.ok()) return nibble::client::ReportError(report.status());
   std::fputs(nibble::bench::FormatReport(*report, options, connection->server()).c_str(), stdout);
+  if (!json_path.empty()) {
+    std::ofstream json(json_path);
+    json << nibble::bench::FormatReportJson(*report, options) << "\n";
+    if (!json.flush()) {
+      std::fprintf(stderr, "nibble-load: cannot write --json %s\n", json_path.c_str());
+      return 1;
+    }
+  }
   return report->completed == report->requests ? 0 : 2;
 }

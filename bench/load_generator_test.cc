@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace nibble::bench {
 namespace {
@@ -68,6 +69,17 @@ TEST(FormatReportTest, PrintsCountsThroughputAndPercentiles) {
   EXPECT_THAT(table, HasSubstr("RESOURCE_EXHAUSTED: queue full"));
   // TTFT: mean 20 ms, p50 20, p90 28, p99 29.8, max 30.
   EXPECT_THAT(table, HasSubstr("TTFT                  20.00      20.00      28.00      29.80      30.00"));
+
+  const nlohmann::json summary = nlohmann::json::parse(FormatReportJson(report, options));
+  EXPECT_EQ(summary["concurrency"], 2);
+  EXPECT_EQ(summary["completed"], 3);
+  EXPECT_DOUBLE_EQ(summary["output_tokens_per_second"].get<double>(), 15.0);
+  EXPECT_DOUBLE_EQ(summary["requests_per_second"].get<double>(), 1.5);
+  EXPECT_DOUBLE_EQ(summary["ttft_ms"]["p90"].get<double>(), 28.0);
+  EXPECT_DOUBLE_EQ(summary["inter_token_ms"]["p50"].get<double>(), 2.0);
+  EXPECT_DOUBLE_EQ(summary["e2e_ms"]["p99"].get<double>(), 298.0);
+  EXPECT_EQ(summary["finish_reasons"]["length"], 3);
+  EXPECT_EQ(summary["errors"]["RESOURCE_EXHAUSTED"], 1);
 }
 
 TEST(RunLoadTest, CountsEveryRequestWhenNoServerListens) {

@@ -4,7 +4,8 @@
 # (GPU parity included) and the benchmarks, and leaves logs and tables under $OUT.
 #
 #   scripts/device/build-test-bench.sh [tests] [bench] [e2e]     (default: all three)
-# NIBBLE_SHARED points at a copy of ../shared carried along (default .device-shared).
+# NIBBLE_SHARED points at a copy of ../shared carried along (default .device-shared); NIBBLE_DECODE_BATCHES
+# (default 1,8,32) are decode_bench's batch sizes.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/nibble-out}
@@ -31,7 +32,8 @@ if [[ " $steps " == *" bench "* ]]; then
   build-device/bench/w4a16_bench | tee "$out/w4a16_bench.md" || status=1
 fi
 if [[ " $steps " == *" e2e "* ]]; then
-  build-device/bench/decode_bench --preset llama2-7b --group 128 --prompt 512 --decode 128 --batches 1,8,32 \
+  build-device/bench/decode_bench --preset llama2-7b --group 128 --prompt 512 --decode 128 \
+    --batches "${NIBBLE_DECODE_BATCHES:-1,8,32}" \
     | tee "$out/decode_bench.md" || status=1
 fi
 if [[ " $steps " == *" profile "* ]]; then
