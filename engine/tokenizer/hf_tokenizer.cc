@@ -110,7 +110,9 @@ class HfTokenizer final : public Tokenizer {
   absl::Status EncodePlain(absl::string_view text, bool starts_text, std::vector<int32_t>& ids) const {
     std::vector<std::string> pieces = {std::string(text)};
     if (parts_.pre_tokenizer != nullptr) {
-      NIBBLE_RETURN_IF_ERROR(parts_.pre_tokenizer->PreTokenize(pieces, starts_text));
+      if (absl::Status status = parts_.pre_tokenizer->PreTokenize(pieces, starts_text); !status.ok()) {
+        return absl::Status(status.code(), absl::StrCat(parts_.source, ": pre_tokenizer: ", status.message()));
+      }
     }
     for (const std::string& piece : pieces) {
       if (absl::Status status = parts_.model.Encode(piece, ids); !status.ok()) {
