@@ -3,9 +3,11 @@
 // pre-tokenizer (hf_pre_tokenizer.h); the decoder (hf_decoder.h) gives each token's bytes.
 //
 // Encode is the library's encode without special tokens (add_special_tokens=False: no post-processor).
-// Decode is its decode with skip_special_tokens=True: special added tokens produce nothing. One deviation,
-// on text no encoding produces: bytes that form no character become U+FFFD one per byte (tokenizers
-// replaces a whole invalid run), so that streamed text (TextStreamer) and Decode always agree.
+// Decode is its decode with skip_special_tokens=True: special added tokens produce nothing. Two deviations,
+// both where the tests' reference (transformers.js) deviates too: bytes that form no character become U+FFFD
+// one per byte (tokenizers replaces a whole invalid run), so that streamed text (TextStreamer) and Decode
+// always agree; and a Metaspace decoder drops only the first token's leading space (tokenizers drops every
+// "▁" of the first token, so "▁▁" + "▁hi" decodes as " hi" there, as "  hi" here: what was encoded).
 //
 // BOS: the tokenizer_config.json beside the file names `bos_token`; bos_id() is its id when the model
 // wants it prepended (`add_bos_token`, or where that is absent, a post-processor template that starts with
