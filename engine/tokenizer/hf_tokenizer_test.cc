@@ -99,6 +99,20 @@ TEST_P(HfReferenceTest, IdsAndDecodedTextEqualTheReference) {
     if ((!pieces_valid || streamed != decoded) && ++stream_mismatches <= 5) {
       ADD_FAILURE() << GetParam() << ": streaming gives " << Quote(streamed) << " for " << Quote(line.text);
     }
+    // Continuing a prompt: the second half streamed after the first half's text (where that text is a
+    // prefix of the whole, i.e. the cut is not inside a character) gives the rest of the whole.
+    const size_t half = line.ids.size() / 2;
+    const std::vector<int32_t> prompt(line.ids.begin(), line.ids.begin() + half);
+    const std::string prompt_text = tokenizer.Decode(prompt);
+    if (half > 0 && !prompt_text.empty() && decoded.compare(0, prompt_text.size(), prompt_text) == 0) {
+      TextStreamer continuation(tokenizer, StreamStart::kContinuesText);
+      std::string rest;
+      for (size_t i = half; i < line.ids.size(); ++i) rest += continuation.Push(line.ids[i]);
+      rest += continuation.Finish();
+      if (prompt_text + rest != decoded && ++stream_mismatches <= 5) {
+        ADD_FAILURE() << GetParam() << ": continuing " << Quote(prompt_text) << " streams " << Quote(rest);
+      }
+    }
   }
   EXPECT_EQ(id_mismatches, 0) << "of " << lines.size() << " lines";
   EXPECT_EQ(decode_mismatches, 0) << "of " << lines.size() << " lines";
