@@ -1,9 +1,10 @@
-# nibble_add_test(NAME name SOURCES a.cc ... LIBS lib ... [LABELS l ...])
+# nibble_add_test(NAME name SOURCES a.cc ... LIBS lib ... [LABELS l ...] [FIXTURES f ...])
+# (FIXTURES: ctest fixtures every test case requires, e.g. one that fetches test data.)
 # One GoogleTest executable; each test case becomes a ctest test (discovered when ctest runs, so building
 # never needs a GPU or ../shared). Tests find ../shared through NIBBLE_SHARED (environment), falling back
 # to the folder beside the source tree, and skip with a message where it is absent.
 function(nibble_add_test)
-  cmake_parse_arguments(ARG "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME" "SOURCES;LIBS;LABELS;FIXTURES" ${ARGN})
   if(NOT NIBBLE_TESTS)
     return()
   endif()
@@ -12,6 +13,9 @@ function(nibble_add_test)
   set(properties TIMEOUT 900)
   if(ARG_LABELS)
     list(APPEND properties LABELS "${ARG_LABELS}")
+  endif()
+  if(ARG_FIXTURES)
+    list(APPEND properties FIXTURES_REQUIRED "${ARG_FIXTURES}")
   endif()
   gtest_discover_tests(${ARG_NAME} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60 PROPERTIES ${properties})
 endfunction()

@@ -11,13 +11,13 @@ build_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev prometheus-cpp-dev nlohmann-json3-dev
-  libsentencepiece-dev libcli11-dev libsqlite3-dev libssl-dev
+  libsentencepiece-dev libcli11-dev libsqlite3-dev libssl-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  prometheus openssl python3 clang-format
+  prometheus openssl python3 clang-format nodejs
 )
 runtime_packages=(
   libgrpc++1.51 libprotobuf32 libsentencepiece0 libspdlog1.10 libprometheus-cpp-core1.0
-  libprometheus-cpp-pull1.0 libsqlite3-0 libssl3 ca-certificates
+  libprometheus-cpp-pull1.0 libsqlite3-0 libssl3 libpcre2-8-0 libutf8proc2 ca-certificates
 )
 
 packages=("${build_packages[@]}")

@@ -48,7 +48,7 @@ Scheduler::Scheduler(Model& model, const Tokenizer* tokenizer, ModelLabel label,
       label_(std::move(label)),
       options_(options),
       observer_(observer),
-      limits_(LimitsOf(model)),
+      limits_(LimitsOf(model, tokenizer)),
       max_running_(std::min(model.options().max_seqs, model.options().max_step_tokens)) {}
 
 Scheduler::~Scheduler() {
@@ -56,12 +56,19 @@ Scheduler::~Scheduler() {
          absl::UnavailableError(absl::StrCat("model ", label_.name, " version ", label_.version, " was unloaded")));
 }
 
-RequestLimits Scheduler::LimitsOf(const Model& model) {
+RequestLimits Scheduler::LimitsOf(const Model& model, const Tokenizer* tokenizer) {
   RequestLimits limits;
   limits.vocab_size = static_cast<int32_t>(model.config().vocab_size);
   limits.max_context = model.options().max_context;
   limits.kv_capacity = model.kv_pool()->num_blocks() * model.kv_pool()->block_size();
   limits.eos_token_ids = model.config().eos_token_ids;
+  if (tokenizer != nullptr) {  // generation_config.json may list more end tokens than config.json
+    for (const int32_t id : tokenizer->eos_ids()) {
+      if (std::find(limits.eos_token_ids.begin(), limits.eos_token_ids.end(), id) == limits.eos_token_ids.end()) {
+        limits.eos_token_ids.push_back(id);
+      }
+    }
+  }
   return limits;
 }
 

@@ -63,8 +63,8 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // The limits to PrepareRequest requests against.
-  static RequestLimits LimitsOf(const Model& model);
+  // The limits to PrepareRequest requests against; the EOS ids are config.json's and the tokenizer's (may be null).
+  static RequestLimits LimitsOf(const Model& model, const Tokenizer* tokenizer);
   const RequestLimits& limits() const { return limits_; }
   const ModelLabel& label() const { return label_; }
   const SchedulerOptions& options() const { return options_; }

@@ -1,7 +1,7 @@
 // The continuous-batching scheduler on the CPU backend, stepped by hand (no engine thread): batching leaves
 // every stream unchanged and preemption recomputes seamlessly (on stories260K, a real model), chunked
 // prefill interleaves with decodes, cancellation and deadlines end requests at the next step and free
-// their KV blocks (on a synthetic model).
+// their KV blocks (on a synthetic model), and generation stops at the tokenizer's end ids too.
 #include "engine/serving/scheduler.h"
 
 #include <gmock/gmock.h>
@@ -11,8 +11,12 @@
 #include <thread>
 
 #include "engine/backends/backend_factory.h"
+#include "engine/base/file_io.h"
 #include "engine/serving/generation.h"
+#include "engine/tokenizer/hf_tokenizer.h"
+#include "nlohmann/json.hpp"
 #include "tests/support/serving_test_support.h"
+#include "tests/support/shared_data.h"
 
 namespace nibble {
 namespace {
@@ -241,6 +245,41 @@ TEST_F(SchedulerTest, EndAllSendsOneFinalEventToEveryRequest) {
   }
   EXPECT_TRUE(scheduler.idle());
   EXPECT_EQ(model->kv_pool()->usage(), 0.0);
+}
+
+TEST_F(SchedulerTest, GenerationStopsAtTheEndIdsOfTheTokenizersGenerationConfig) {
+  ModelOptions options;
+  std::unique_ptr<Model> model = MakeModel(options);
+  GenerationRequest request = Request(RandomPrompt(4, 3), 6);
+  const std::vector<std::vector<int32_t>> free_run = RunTogether(*model, {request});
+  ASSERT_EQ(free_run[0].size(), 6u);
+  const std::vector<int32_t>& config_eos = model->config().eos_token_ids;
+  for (int i = 0; i < 3; ++i) ASSERT_THAT(config_eos, ::testing::Not(::testing::Contains(free_run[0][i])));
+  const int32_t third = free_run[0][2];
+  const auto first_third = std::find(free_run[0].begin(), free_run[0].end(), third);
+
+  // A tokenizer.json whose generation_config.json names the third generated token as one of its end ids.
+  testing::TempDir dir;
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int32_t id = 0; id < model->config().vocab_size; ++id) vocab[absl::StrCat("<t", id, ">")] = id;
+  const nlohmann::json tokenizer_json = {
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}, {"unk_token", "<t0>"}}},
+      {"decoder", {{"type", "Fuse"}}}};
+  ASSERT_TRUE(WriteFileContents(dir.path() / "tokenizer.json", tokenizer_json.dump()).ok());
+  ASSERT_TRUE(WriteFileContents(dir.path() / "generation_config.json",
+                                absl::StrCat("{\"eos_token_id\": [", model->config().vocab_size - 1, ", ", third, "]}"))
+                  .ok());
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadHfTokenizer(dir.path() / "tokenizer.json");
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+
+  Scheduler scheduler(*model, tokenizer->get(), ModelLabel{"tiny", "1"}, SchedulerOptions{}, nullptr);
+  EXPECT_THAT(scheduler.limits().eos_token_ids, ::testing::IsSupersetOf(config_eos));
+  request.ignore_eos = false;
+  auto [sink, control] = Add(scheduler, request);
+  while (!scheduler.idle()) scheduler.Step();
+  ASSERT_TRUE(sink->finish().has_value());
+  EXPECT_EQ(sink->finish()->reason, FinishReason::kStop);
+  EXPECT_EQ(sink->tokens(), std::vector<int32_t>(free_run[0].begin(), first_third));
 }
 
 }  // namespace

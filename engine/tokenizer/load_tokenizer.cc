@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/tokenizer/hf_tokenizer.h"
 #include "engine/tokenizer/sentencepiece_tokenizer.h"
 
 namespace nibble {
@@ -12,12 +13,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::filesystem::
   std::error_code error;
   const std::filesystem::path sentencepiece_model = model_dir / "tokenizer.model";
   if (std::filesystem::exists(sentencepiece_model, error)) return LoadSentencePieceTokenizer(sentencepiece_model);
-  if (std::filesystem::exists(model_dir / "tokenizer.json", error)) {
-    return absl::UnimplementedError(
-        absl::StrCat((model_dir / "tokenizer.json").string(),
-                     ": Hugging Face tokenizer.json is not supported yet; add the SentencePiece tokenizer.model"));
-  }
-  return absl::NotFoundError(absl::StrCat(model_dir.string(), ": no tokenizer.model in the model directory"));
+  const std::filesystem::path hugging_face = model_dir / "tokenizer.json";
+  if (std::filesystem::exists(hugging_face, error)) return LoadHfTokenizer(hugging_face);
+  return absl::NotFoundError(
+      absl::StrCat(model_dir.string(), ": no tokenizer.model or tokenizer.json in the model directory"));
 }
 
 }  // namespace nibble

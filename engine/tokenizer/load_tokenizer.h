@@ -10,8 +10,9 @@
 
 namespace nibble {
 
-// Loads the tokenizer of a Hugging Face model directory: <model_dir>/tokenizer.model (SentencePiece).
-// NotFound when the directory has none; the error names the file when it cannot be read or parsed.
+// Loads the tokenizer of a Hugging Face model directory: <model_dir>/tokenizer.model (SentencePiece) where
+// present, else <model_dir>/tokenizer.json (hf_tokenizer.h). NotFound when the directory has neither; the error names
+// the file when it cannot be read or parsed.
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::filesystem::path& model_dir);
 
 }  // namespace nibble

@@ -35,7 +35,9 @@ class SentencePieceTokenizer final : public Tokenizer {
  public:
   SentencePieceTokenizer(std::unique_ptr<SentencePieceBridge> library, std::vector<TokenText> token_texts,
                          std::string source)
-      : library_(std::move(library)), token_texts_(std::move(token_texts)), source_(std::move(source)) {}
+      : library_(std::move(library)), token_texts_(std::move(token_texts)), source_(std::move(source)) {
+    if (library_->eos_id() >= 0) eos_ids_.push_back(library_->eos_id());
+  }
 
   std::string Decode(std::span<const int32_t> tokens) const override {
     std::vector<int> ids;
@@ -47,6 +49,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   int32_t vocab_size() const override { return static_cast<int32_t>(token_texts_.size()); }
   int32_t bos_id() const override { return library_->bos_id(); }
   int32_t eos_id() const override { return library_->eos_id(); }
+  std::span<const int32_t> eos_ids() const override { return eos_ids_; }
 
   absl::StatusOr<std::string> IdToPiece(int32_t id) const override {
     if (!InVocabulary(id)) {
@@ -64,6 +67,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   }
 
   bool IsByteToken(int32_t id) const override { return Text(id).is_byte; }
+  bool StripsLeadingSpaceOnce() const override { return false; }
 
  protected:
   absl::StatusOr<std::vector<int32_t>> EncodeValidUtf8(absl::string_view text) const override {
@@ -82,6 +86,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::unique_ptr<SentencePieceBridge> library_;
   std::vector<TokenText> token_texts_;  // indexed by id
   std::string source_;                  // the model file, for messages
+  std::vector<int32_t> eos_ids_;        // eos_id(), when the model has one
 };
 
 // The byte of a byte-fallback piece "<0xNN>".

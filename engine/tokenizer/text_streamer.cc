@@ -22,7 +22,8 @@ std::string TextStreamer::Push(int32_t token) {
   std::string text = Finish();
   const absl::string_view bytes = text_started_ ? tokenizer_.TokenBytes(token) : tokenizer_.LeadingTokenBytes(token);
   text.append(bytes.data(), bytes.size());
-  if (!bytes.empty()) text_started_ = true;
+  const bool starts_text = tokenizer_.StripsLeadingSpaceOnce() ? !tokenizer_.TokenBytes(token).empty() : !bytes.empty();
+  if (starts_text) text_started_ = true;
   return text;
 }
 

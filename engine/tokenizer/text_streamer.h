@@ -19,7 +19,7 @@ namespace nibble {
 
 enum class StreamStart {
   // Nothing precedes the generated tokens (an empty prompt, or ids that decode to no text): the first
-  // piece's leading space is dropped, as Decode drops it.
+  // piece's leading space is dropped, as Decode drops it (Tokenizer::LeadingTokenBytes).
   kStartsText,
   // The tokens continue a prompt's text, which ends on a character boundary: the first piece keeps its
   // leading space ("▁time" after "Once upon a" gives " time").
@@ -37,7 +37,7 @@ class TextStreamer {
 
  private:
   const Tokenizer& tokenizer_;
-  bool text_started_;    // whether any token has added text (decides the leading space)
+  bool text_started_;    // whether a token has started the text (Tokenizer::StripsLeadingSpaceOnce)
   std::string pending_;  // bytes of byte tokens held back: an incomplete character, at most 3 bytes
 };
 

@@ -1,5 +1,5 @@
 // Text <-> token ids for a model, behind one interface so that every tokenizer format (SentencePiece
-// `tokenizer.model` today, Hugging Face `tokenizer.json` later) looks the same to the engine and server.
+// `tokenizer.model`, Hugging Face `tokenizer.json`) looks the same to the engine and server.
 //
 // A Tokenizer is immutable once loaded: every method is const and safe to call from many threads at once.
 // It is owned through the std::unique_ptr the loaders return; string_views it hands out live as long as it.
@@ -35,6 +35,9 @@ class Tokenizer {
   virtual int32_t vocab_size() const = 0;
   virtual int32_t bos_id() const = 0;  // -1 when the tokenizer has none
   virtual int32_t eos_id() const = 0;  // -1 when the tokenizer has none
+  // Every id that ends generation (eos_id() first when there is one; Llama 3's generation_config.json lists
+  // several); empty when the tokenizer has none.
+  virtual std::span<const int32_t> eos_ids() const = 0;
 
   // The vocabulary entry of `id` ("▁time", "<0x0A>", "<s>"); OutOfRange outside [0, vocab_size()).
   virtual absl::StatusOr<std::string> IdToPiece(int32_t id) const = 0;
@@ -44,11 +47,17 @@ class Tokenizer {
   virtual absl::string_view TokenBytes(int32_t id) const = 0;
   // ... the bytes it adds when nothing precedes it yet (SentencePiece drops the leading space there) ...
   virtual absl::string_view LeadingTokenBytes(int32_t id) const = 0;
-  // ... and whether it is a byte token, whose single byte may be one part of a multi-byte character
-  // spread over consecutive byte tokens. Bytes of every other token are valid UTF-8 on their own, and such
-  // a token ends a run of byte tokens (bytes left incomplete before it decode as U+FFFD, one per byte).
+  // ... and whether it is a byte token, whose bytes may hold part of a multi-byte character spread over
+  // consecutive byte tokens (a SentencePiece "<0xE6>", a byte-level BPE piece holding "\xE6\x97"). Bytes of
+  // every other token are valid UTF-8 on their own, and such a token ends a run of byte tokens (bytes left
+  // incomplete before it decode as U+FFFD, one per byte).
   // Ids outside [0, vocab_size()) behave like the unknown token here too.
   virtual bool IsByteToken(int32_t id) const = 0;
+  // Which token starts the text, so that later ones keep their leading space: with SentencePiece (false) the
+  // first that adds bytes there ("▁" then "▁the" decodes as "the"); where the decoder strips one space from
+  // the start of the whole text (Hugging Face's Strip and Metaspace: true) the first whose TokenBytes are
+  // not empty ("▁" then "▁the" decodes as " the").
+  virtual bool StripsLeadingSpaceOnce() const = 0;
 
  protected:
   // Encode for text already known to be valid UTF-8.

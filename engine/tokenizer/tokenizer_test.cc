@@ -295,11 +295,11 @@ TEST(TokenizerLoadTest, MissingFilesAreNotFound) {
   EXPECT_NE(directory.status().message().find(dir.path().string()), absl::string_view::npos) << directory.status();
 }
 
-TEST(TokenizerLoadTest, TokenizerJsonAloneIsNotSupportedYet) {
+TEST(TokenizerLoadTest, TokenizerJsonWithoutAModelIsAnErrorNamingTheFile) {
   TempDir dir;
   WriteFile(dir.path() / "tokenizer.json", "{}");
   const auto tokenizer = LoadTokenizer(dir.path());
-  EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(tokenizer.status().message().find("tokenizer.json"), absl::string_view::npos) << tokenizer.status();
 }
 

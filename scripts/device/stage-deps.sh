@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 packages=(libabsl-dev libabsl20220623 libsentencepiece-dev libsentencepiece0 nlohmann-json3-dev
-          libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian libssl-dev libssl3)
+          libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian libssl-dev libssl3
+          libpcre2-dev libpcre2-8-0 libutf8proc-dev libutf8proc2)
 rm -rf .device-deps
 mkdir -p .device-deps
 for package in "${packages[@]}"; do

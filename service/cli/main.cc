@@ -5,6 +5,7 @@
 #include "service/cli/offline_commands.h"
 #include "service/cli/quantize_command.h"
 #include "service/cli/server_commands.h"
+#include "service/cli/tokenize_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"nibble: AWQ 4-bit quantization and W4A16 serving of Llama-family models"};
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   nibble::cli::RegisterModels(app, exit_code);
   nibble::cli::RegisterPerplexity(app, exit_code);
   nibble::cli::RegisterQuantize(app, exit_code);
+  nibble::cli::RegisterTokenize(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -133,14 +133,17 @@ absl::Status RunLocalGenerate(const GenerateOptions& options, const std::string&
   if (!local.ok()) return local.status();
   GenerationRequest request;
   request.id = "cli";
+  const int32_t bos = local->tokenizer->bos_id();  // -1 where the tokenizer has none (Qwen)
   if (options.prompt.empty()) {
-    request.prompt_token_ids = {local->tokenizer->bos_id()};
+    if (bos < 0)
+      return absl::InvalidArgumentError("--prompt is empty and the model's tokenizer has no BOS to start from");
+    request.prompt_token_ids = {bos};
   } else {
     request.prompt = options.prompt;
   }
   // A generated BOS starts a new document (llama2.c's models end stories with it): stop there, as run.c.
   request.stop_token_ids = options.stop_token_ids;
-  request.stop_token_ids.push_back(local->tokenizer->bos_id());
+  if (bos >= 0) request.stop_token_ids.push_back(bos);
   request.stop = options.stop;
   request.max_tokens = options.max_tokens;
   request.sampling.temperature = options.temperature;
