@@ -60,7 +60,7 @@ struct ModelStats {
 };
 
 struct EngineStats {
-  std::string backend;             // "cpu", "cuda"
+  std::string backend;             // the backend's name: "cpu", "cuda:0 (NVIDIA H200)"
   MemoryUsage device_memory;       // as of the engine thread's last model load or unload
   std::vector<ModelStats> models;  // loaded models, unloading ones included, in load order
 };

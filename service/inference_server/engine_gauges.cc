@@ -56,7 +56,9 @@ class EngineGauges : public prometheus::Collectable {
       AddSample(kv_usage, {{"model", name}}, sum.kv_usage);
     }
     std::vector<prometheus::MetricFamily> families = {running, waiting, kv_usage, weights};
-    if (stats.backend == "cuda") {
+    // Only a device that reports its memory (a GPU; the CPU backend reports 0 of 0) exports the GPU gauges. The
+    // backend's name ("cuda:0 (NVIDIA H200)") is no test: comparing it with "cuda" hid them on every GPU.
+    if (stats.device_memory.total_bytes > 0) {
       auto used = Gauge("nibble_gpu_memory_used_bytes", "GPU memory in use (CUDA runtime)");
       auto total = Gauge("nibble_gpu_memory_total_bytes", "GPU memory in total (CUDA runtime)");
       AddSample(used, {{"gpu", "0"}}, static_cast<double>(stats.device_memory.used_bytes));
