@@ -6,6 +6,8 @@
 //   nibble-load --server localhost:8600 --model stories260K --concurrency 16 --requests 256
 //       --prompt-tokens 128 --max-tokens 128
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 
 #include "CLI/CLI.hpp"
 #include "bench/load_generator.h"
@@ -24,6 +26,9 @@ int main(int argc, char** argv) {
                  "Prompt length in tokens (ids from [3, 259)), unless --prompt is given")
       ->capture_default_str();
   app.add_option("--prompt", options.prompt, "Prompt text, tokenized by the server (instead of --prompt-tokens)");
+  std::string prompt_file;
+  app.add_option("--prompt-file", prompt_file, "Read the prompt text from this file (instead of --prompt)")
+      ->excludes("--prompt");
   app.add_option("--max-tokens", options.max_tokens, "Output length in tokens")->capture_default_str();
   app.add_flag("--ignore-eos,!--stop-at-eos", options.ignore_eos,
                "Ignore EOS and generate exactly --max-tokens (the default); --stop-at-eos lets EOS end a request")
@@ -31,6 +36,12 @@ int main(int argc, char** argv) {
   app.add_option("--temperature", options.temperature, "Sampling temperature; 0 is greedy")->capture_default_str();
   app.add_option("--seed", options.seed, "Request i samples with seed + i")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (!prompt_file.empty()) {
+    std::ifstream file(prompt_file, std::ios::binary);
+    if (!file)
+      return nibble::client::ReportError(absl::NotFoundError("--prompt-file " + prompt_file + ": cannot open"));
+    options.prompt.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  }
 
   absl::StatusOr<nibble::client::Connection> connection = nibble::client::Connection::Open(connection_options);
   if (!connection.ok()) return nibble::client::ReportError(connection.status());
