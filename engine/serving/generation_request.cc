@@ -65,6 +65,10 @@ absl::Status CheckStops(const GenerationRequest& request, const RequestLimits& l
     }
     if (!IsValidUtf8(request.stop[i])) return error(field, "is not valid UTF-8");
   }
+  if (request.stop_token_ids.size() > kMaxStopTokenIds) {
+    return error("stop_token_ids", "has ", request.stop_token_ids.size(), " ids; at most ", kMaxStopTokenIds,
+                 " are allowed");
+  }
   for (size_t i = 0; i < request.stop_token_ids.size(); ++i) {
     if (!InVocabulary(request.stop_token_ids[i], limits)) {
       return error(absl::StrCat("stop_token_ids[", i, "]"), "= ", request.stop_token_ids[i],

@@ -344,6 +344,11 @@ TEST_F(GenerateTest, BadRequestsAreInvalidArgumentNamingTheField) {
          r.add_stop("ok");
          r.add_stop(std::string(1 << 20, 'x'));
        }},
+      // Stop token ids are checked at every generated token: bounded too.
+      {"stop_token_ids has 257 ids; at most 256",
+       [](auto& r) {
+         for (int i = 0; i < 256; ++i) r.add_stop_token_ids(5);
+       }},
       // A prompt too long to fit is refused by its byte length, before it is tokenized.
       {"prompt has 3900000 bytes, more than", [](auto& r) { r.set_text(std::string(3900000, 'a')); }},
   };
