@@ -305,7 +305,7 @@ TEST_F(ServingEngineTest, AdmissionCountsEachRequestOnceWhileTheEngineTakesThem)
   for (int t = 0; t < kThreads; ++t) {
     EXPECT_TRUE(refusals[t].empty()) << refusals[t].size() << " refusals, the first: " << refusals[t].front();
   }
-  EXPECT_GT(taken, 100);  // the race ran
+  EXPECT_GT(taken, 10 * kThreads);  // the race ran (about one request per thread per engine step)
   EXPECT_EQ(model->stats().waiting, 0);
 }
 
