@@ -7,6 +7,7 @@
 //       --prompt-tokens 128 --max-tokens 128
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -26,6 +27,9 @@ int main(int argc, char** argv) {
                  "Prompt length in tokens (ids from [3, 259)), unless --prompt is given")
       ->capture_default_str();
   app.add_option("--prompt", options.prompt, "Prompt text, tokenized by the server (instead of --prompt-tokens)");
+  std::string prompt_file;
+  app.add_option("--prompt-file", prompt_file, "Read the prompt text from this file (instead of --prompt)")
+      ->excludes("--prompt");
   app.add_option("--max-tokens", options.max_tokens, "Output length in tokens")->capture_default_str();
   app.add_flag("--ignore-eos,!--stop-at-eos", options.ignore_eos,
                "Ignore EOS and generate exactly --max-tokens (the default); --stop-at-eos lets EOS end a request")
@@ -35,6 +39,12 @@ int main(int argc, char** argv) {
   std::string json_path;
   app.add_option("--json", json_path, "Also write the summary as one JSON object to this file");
   CLI11_PARSE(app, argc, argv);
+  if (!prompt_file.empty()) {
+    std::ifstream file(prompt_file, std::ios::binary);
+    if (!file)
+      return nibble::client::ReportError(absl::NotFoundError("--prompt-file " + prompt_file + ": cannot open"));
+    options.prompt.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  }
 
   absl::StatusOr<nibble::client::Connection> connection = nibble::client::Connection::Open(connection_options);
   if (!connection.ok()) return nibble::client::ReportError(connection.status());

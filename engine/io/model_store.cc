@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/base/file_io.h"
+#include "engine/base/quote.h"
 #include "engine/base/status_macros.h"
 
 namespace nibble {
@@ -28,15 +29,16 @@ bool ParseVersion(const std::string& name, uint64_t* version) {
 
 absl::Status ValidateModelName(absl::string_view name) {
   if (name.empty() || name.size() > 64) {
-    return absl::InvalidArgumentError(absl::StrCat("model name \"", name, "\" must have 1 to 64 characters"));
+    return absl::InvalidArgumentError(absl::StrCat("model name ", QuotedPrefix(name), " must have 1 to 64 characters"));
   }
-  if (name[0] == '.') return absl::InvalidArgumentError(absl::StrCat("model name \"", name, "\" starts with '.'"));
+  if (name[0] == '.')
+    return absl::InvalidArgumentError(absl::StrCat("model name ", QuotedPrefix(name), " starts with '.'"));
   for (char c : name) {
     const bool ok =
         (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) {
       return absl::InvalidArgumentError(
-          absl::StrCat("model name \"", name, "\" may only hold letters, digits, '.', '_' and '-'"));
+          absl::StrCat("model name ", QuotedPrefix(name), " may only hold letters, digits, '.', '_' and '-'"));
     }
   }
   return absl::OkStatus();

@@ -37,8 +37,12 @@ absl::Status CheckSampling(const SamplingParams& p, const FieldErrors& error) {
   if (!(p.repetition_penalty > 0.0f) || std::isinf(p.repetition_penalty)) {
     return error("repetition_penalty", "must be a finite number > 0, got ", p.repetition_penalty);
   }
-  if (!std::isfinite(p.presence_penalty)) return error("presence_penalty", "must be finite");
-  if (!std::isfinite(p.frequency_penalty)) return error("frequency_penalty", "must be finite");
+  if (!(p.presence_penalty >= -kMaxPenalty && p.presence_penalty <= kMaxPenalty)) {
+    return error("presence_penalty", "must be in [", -kMaxPenalty, ", ", kMaxPenalty, "], got ", p.presence_penalty);
+  }
+  if (!(p.frequency_penalty >= -kMaxPenalty && p.frequency_penalty <= kMaxPenalty)) {
+    return error("frequency_penalty", "must be in [", -kMaxPenalty, ", ", kMaxPenalty, "], got ", p.frequency_penalty);
+  }
   if (p.num_logprobs < 0 || p.num_logprobs > kMaxLogprobs) {
     return error("logprobs", "must be in [0, ", kMaxLogprobs, "], got ", p.num_logprobs);
   }
@@ -54,8 +58,16 @@ absl::Status CheckStops(const GenerationRequest& request, const RequestLimits& l
     return error("stop", "needs text, and this model has no tokenizer");
   }
   for (size_t i = 0; i < request.stop.size(); ++i) {
-    if (request.stop[i].empty()) return error(absl::StrCat("stop[", i, "]"), "is empty");
-    if (!IsValidUtf8(request.stop[i])) return error(absl::StrCat("stop[", i, "]"), "is not valid UTF-8");
+    const std::string field = absl::StrCat("stop[", i, "]");
+    if (request.stop[i].empty()) return error(field, "is empty");
+    if (request.stop[i].size() > kMaxStopStringBytes) {
+      return error(field, "has ", request.stop[i].size(), " bytes; at most ", kMaxStopStringBytes, " are allowed");
+    }
+    if (!IsValidUtf8(request.stop[i])) return error(field, "is not valid UTF-8");
+  }
+  if (request.stop_token_ids.size() > kMaxStopTokenIds) {
+    return error("stop_token_ids", "has ", request.stop_token_ids.size(), " ids; at most ", kMaxStopTokenIds,
+                 " are allowed");
   }
   for (size_t i = 0; i < request.stop_token_ids.size(); ++i) {
     if (!InVocabulary(request.stop_token_ids[i], limits)) {
@@ -66,22 +78,41 @@ absl::Status CheckStops(const GenerationRequest& request, const RequestLimits& l
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<int32_t>> PromptTokens(const GenerationRequest& request, const RequestLimits& limits,
-                                                  const Tokenizer* tokenizer, const FieldErrors& error) {
+// Exactly one of text and token ids, the ids in the vocabulary, text that a tokenizer could encode.
+absl::Status CheckPromptShape(const GenerationRequest& request, const RequestLimits& limits, const Tokenizer* tokenizer,
+                              const FieldErrors& error) {
   const bool has_text = !request.prompt.empty();
   const bool has_ids = !request.prompt_token_ids.empty();
   if (has_text && has_ids) return error("prompt", "and prompt_token_ids are both set; send one of them");
   if (!has_text && !has_ids) return error("prompt", "is empty");
-  if (has_ids) {
-    for (size_t i = 0; i < request.prompt_token_ids.size(); ++i) {
-      if (!InVocabulary(request.prompt_token_ids[i], limits)) {
-        return error(absl::StrCat("prompt_token_ids[", i, "]"), "= ", request.prompt_token_ids[i],
-                     " is outside the vocabulary of ", limits.vocab_size, " tokens");
-      }
+  for (size_t i = 0; i < request.prompt_token_ids.size(); ++i) {
+    if (!InVocabulary(request.prompt_token_ids[i], limits)) {
+      return error(absl::StrCat("prompt_token_ids[", i, "]"), "= ", request.prompt_token_ids[i],
+                   " is outside the vocabulary of ", limits.vocab_size, " tokens");
     }
-    return request.prompt_token_ids;
   }
-  if (tokenizer == nullptr) return error("prompt", "is text, and this model has no tokenizer; send prompt_token_ids");
+  if (has_text && tokenizer == nullptr) {
+    return error("prompt", "is text, and this model has no tokenizer; send prompt_token_ids");
+  }
+  return absl::OkStatus();
+}
+
+// A text prompt longer than `room` tokens can stand for cannot fit: refused before it is encoded.
+absl::Status CheckPromptBytes(const GenerationRequest& request, int32_t room, const Tokenizer* tokenizer,
+                              const FieldErrors& error) {
+  if (request.prompt.empty()) return absl::OkStatus();
+  const int64_t max_bytes = static_cast<int64_t>(room) * tokenizer->max_token_bytes();
+  if (static_cast<int64_t>(request.prompt.size()) > max_bytes) {
+    return error("prompt", "has ", request.prompt.size(), " bytes, more than the ", room,
+                 " tokens of room in this model can hold (at most ", max_bytes,
+                 " bytes: ", tokenizer->max_token_bytes(), " per token)");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int32_t>> PromptTokens(const GenerationRequest& request, const Tokenizer* tokenizer,
+                                                  const FieldErrors& error) {
+  if (!request.prompt_token_ids.empty()) return request.prompt_token_ids;
   absl::StatusOr<std::vector<int32_t>> encoded = tokenizer->Encode(request.prompt);
   if (!encoded.ok()) {
     return absl::Status(encoded.status().code(),
@@ -99,14 +130,16 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(const GenerationRequest& reque
 absl::StatusOr<PreparedRequest> PrepareRequest(GenerationRequest request, const RequestLimits& limits,
                                                const Tokenizer* tokenizer) {
   const FieldErrors error(request.id);
-  PreparedRequest prepared;
-  NIBBLE_ASSIGN_OR_RETURN(prepared.prompt, PromptTokens(request, limits, tokenizer, error));
+  // The sequence (prompt + output) must fit in the context, and in the KV cache on its own.
+  const int32_t room = std::min(limits.max_context, limits.kv_capacity);
+  NIBBLE_RETURN_IF_ERROR(CheckPromptShape(request, limits, tokenizer, error));
   NIBBLE_RETURN_IF_ERROR(CheckSampling(request.sampling, error));
   NIBBLE_RETURN_IF_ERROR(CheckStops(request, limits, tokenizer, error));
+  NIBBLE_RETURN_IF_ERROR(CheckPromptBytes(request, room, tokenizer, error));
 
-  // The sequence (prompt + output) must fit in the context, and in the KV cache on its own.
+  PreparedRequest prepared;
+  NIBBLE_ASSIGN_OR_RETURN(prepared.prompt, PromptTokens(request, tokenizer, error));
   const int32_t prompt_size = static_cast<int32_t>(prepared.prompt.size());
-  const int32_t room = std::min(limits.max_context, limits.kv_capacity);
   if (prompt_size >= room) {
     return error("prompt", "has ", prompt_size, " tokens, which leaves no room to generate in ",
                  limits.max_context <= limits.kv_capacity ? "the model's context of " : "the KV cache of ", room,

@@ -26,7 +26,11 @@ namespace nibble {
 
 class Tokenizer;
 
-inline constexpr int32_t kMaxStopStrings = 16;
+// Request bounds the API documents (proto/nibble/v1/inference.proto) and PrepareRequest enforces.
+inline constexpr int32_t kMaxStopStrings = 16;      // stop strings per request
+inline constexpr size_t kMaxStopStringBytes = 256;  // bytes of one stop string
+inline constexpr size_t kMaxStopTokenIds = 256;     // stop token ids per request (checked at every token)
+inline constexpr float kMaxPenalty = 2.0f;          // presence and frequency penalties lie in [-2, 2]
 
 struct GenerationRequest {
   std::string id;  // names the request in messages; ServingEngine::Submit assigns one when empty
@@ -43,9 +47,10 @@ struct GenerationRequest {
   // the chosen token's log-probability and the num_logprobs most likely, at most kMaxLogprobs).
   SamplingParams sampling;
   // Generation stops before the first occurrence of any of these in the output text (which then ends just
-  // before it); at most kMaxStopStrings, none empty. They need a tokenizer.
+  // before it); at most kMaxStopStrings, each 1..kMaxStopStringBytes bytes of UTF-8. They need a tokenizer.
   std::vector<std::string> stop;
-  // Generation stops at any of these tokens (not sent), and at the model's EOS tokens unless ignore_eos.
+  // Generation stops at any of these tokens (not sent), and at the model's EOS tokens unless ignore_eos. At
+  // most kMaxStopTokenIds.
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
   // The client's deadline: a request still waiting or running then ends with DEADLINE_EXCEEDED.
@@ -71,9 +76,17 @@ struct PreparedRequest {
 
 // Validates `request` against `limits` and tokenizes its prompt with `tokenizer` (may be null: then the
 // request needs prompt_token_ids and no stop strings). InvalidArgument "request <id>: <field> ..." naming
-// the first offending field: prompt / prompt_token_ids (both or neither given, ids outside the vocabulary,
-// no room left in the context), max_tokens, temperature, top_k, top_p, min_p, repetition_penalty,
-// presence_penalty, frequency_penalty, stop, stop_token_ids, logprobs.
+// the first offending field and quoting the value received (never client text): prompt / prompt_token_ids
+// (both or neither given, ids outside the vocabulary, no room left in the context), temperature (finite,
+// >= 0), top_k (>= 0), top_p ((0, 1]), min_p ([0, 1]), repetition_penalty (finite, > 0), presence_penalty
+// and frequency_penalty ([-kMaxPenalty, kMaxPenalty]), logprobs ([0, kMaxLogprobs]), stop (see above),
+// stop_token_ids (at most kMaxStopTokenIds, in the vocabulary), max_tokens (> 0, fits the context with the prompt). NaN
+// fails every range.
+//
+// Cheap checks come first: every field but the prompt's token count is checked before the text is
+// tokenized, and a text prompt longer than room x Tokenizer::max_token_bytes() bytes (room: the context,
+// or the KV cache when smaller) is refused by its length alone, as it cannot encode to fewer tokens than
+// fit (see Tokenizer::max_token_bytes). Tokenizing what passes costs time linear in that bound.
 absl::StatusOr<PreparedRequest> PrepareRequest(GenerationRequest request, const RequestLimits& limits,
                                                const Tokenizer* tokenizer);
 

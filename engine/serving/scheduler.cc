@@ -227,6 +227,7 @@ void Scheduler::Finish(Sequence& sequence, GenerationEvent event, FinishReason r
   usage.total_seconds = Seconds(now - sequence.arrival);
   event.finish = GenerationFinish{reason, std::move(status), usage};
   sequence.done = true;
+  PublishGauges();  // before the final event: whoever sees it finds the request counted no more
   // The observer first: whoever sees the final event finds the metrics updated.
   if (observer_ != nullptr) observer_->OnRequestFinished(label_, reason, usage);
   sequence.sink->OnEvent(std::move(event));
@@ -243,8 +244,10 @@ void Scheduler::EndAll(FinishReason reason, const absl::Status& status) {
 }
 
 void Scheduler::PublishGauges() {
-  gauges_->running = num_running();
-  gauges_->waiting = num_waiting();
+  // Finished sequences leave running_ and waiting_ only after the loop that ends them: not counted here.
+  const auto live = [](const auto& sequence) { return !sequence->done; };
+  gauges_->running = static_cast<int32_t>(std::count_if(running_.begin(), running_.end(), live));
+  gauges_->waiting = static_cast<int32_t>(std::count_if(waiting_.begin(), waiting_.end(), live));
 }
 
 }  // namespace nibble

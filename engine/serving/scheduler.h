@@ -45,7 +45,8 @@ struct RequestControl {
   std::atomic<bool> cancelled{false};
 };
 
-// Request counts a Scheduler keeps current for readers on other threads (metrics, the queue bound).
+// Request counts a Scheduler keeps current for readers on other threads (metrics, the queue bound). A request
+// leaves them before its final event is sent.
 struct SchedulerGauges {
   std::atomic<int32_t> running{0};
   std::atomic<int32_t> waiting{0};

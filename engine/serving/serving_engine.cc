@@ -231,15 +231,17 @@ bool ServingEngine::TakePosted() {
       RunLoad(*load);
     }
   }
+  // Each request moves from posted_ to its scheduler's waiting gauge under mutex_, which Submit's admission
+  // check holds too: it never sees a request counted in both, or in neither.
+  std::lock_guard lock(mutex_);
   for (Submission& submission : submissions) {
     const auto slot =
         std::find_if(slots_.begin(), slots_.end(), [&](const auto& slot) { return slot->handle == submission.model; });
     // The model is still here: it is not freed while it has posted submissions (see Reap).
     (*slot)->scheduler->Add(std::move(submission.request), std::move(submission.sink), std::move(submission.control),
                             submission.arrival);
+    --submission.model->posted_;
   }
-  std::lock_guard lock(mutex_);
-  for (const Submission& submission : submissions) --submission.model->posted_;
   return !stopping;
 }
 

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <random>
 #include <thread>
@@ -255,6 +256,57 @@ TEST_F(ServingEngineTest, FullQueueIsResourceExhausted) {
     EXPECT_EQ(sink->finish()->reason, FinishReason::kLength);
   }
   ASSERT_TRUE(gate->WaitForFinish());
+}
+
+TEST_F(ServingEngineTest, AdmissionCountsEachRequestOnceWhileTheEngineTakesThem) {
+  // One seat, held by a long request; every other request waits until its deadline (already passed) ends it
+  // at the engine's next step. Each of kThreads threads keeps one such request in flight at a time, so at
+  // most kThreads - 1 others wait when one submits: a queue of kThreads never refuses one, unless the
+  // admission check counts a request twice as the engine thread takes it (posted and waiting at once).
+  constexpr int kThreads = 4;
+  ModelOptions one_seat;
+  one_seat.max_seqs = 1;
+  SchedulerOptions scheduler_options;
+  scheduler_options.max_waiting = kThreads;
+  auto model = Load(one_seat, scheduler_options);
+  RequestHandle runner_handle;
+  auto runner = Submit(model, Request(RandomPrompt(4, 0), 480), &runner_handle);
+  runner->WaitForTokens(1);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> taken{0};
+  std::vector<std::string> refusals[kThreads];
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!stop) {
+        GenerationRequest request = Request(RandomPrompt(4, t + 1), 5);
+        request.deadline = Clock::now();
+        auto sink = std::make_shared<RecordingSink>();
+        auto submitted = engine_->Submit(model, std::move(request), sink);
+        if (!submitted.ok()) {
+          refusals[t].push_back(std::string(submitted.status().message()));
+          continue;
+        }
+        ASSERT_TRUE(sink->WaitForFinish());
+        EXPECT_EQ(sink->finish()->status.code(), absl::StatusCode::kDeadlineExceeded);
+        ++taken;
+      }
+    });
+  }
+  const auto until = Clock::now() + std::chrono::seconds(2);
+  while (Clock::now() < until && !runner->finish().has_value())
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  stop = true;
+  for (std::thread& thread : threads) thread.join();
+  runner_handle.Cancel();
+  ASSERT_TRUE(runner->WaitForFinish());
+
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_TRUE(refusals[t].empty()) << refusals[t].size() << " refusals, the first: " << refusals[t].front();
+  }
+  EXPECT_GT(taken, 10 * kThreads);  // the race ran (about one request per thread per engine step)
+  EXPECT_EQ(model->stats().waiting, 0);
 }
 
 TEST_F(ServingEngineTest, RequestsThatWaitTooLongAreDeadlineExceeded) {

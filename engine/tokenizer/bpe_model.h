@@ -31,6 +31,7 @@ class BpeModel {
   // id -> piece, for every id the vocabulary holds (ids without a piece hold nullopt).
   const std::vector<std::optional<std::string>>& pieces() const { return pieces_; }
   std::optional<int32_t> unk_id() const { return unk_id_; }
+  bool byte_fallback() const { return byte_fallback_; }
 
  private:
   struct Merge {

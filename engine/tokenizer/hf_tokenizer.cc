@@ -1,6 +1,7 @@
 #include "engine/tokenizer/hf_tokenizer.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -51,6 +52,7 @@ class HfTokenizer final : public Tokenizer {
     const std::optional<int32_t> unk = parts_.model.unk_id();
     fallback_.bytes = fallback_.leading_bytes = std::string(kReplacementCharacter);
     if (unk && InVocabulary(*unk)) fallback_ = parts_.decoded[*unk];
+    max_token_bytes_ = MaxTokenBytes();
   }
 
   std::string Decode(std::span<const int32_t> tokens) const override {
@@ -77,6 +79,7 @@ class HfTokenizer final : public Tokenizer {
   absl::string_view LeadingTokenBytes(int32_t id) const override { return Text(id).leading_bytes; }
   bool IsByteToken(int32_t id) const override { return Text(id).may_split_character; }
   bool StripsLeadingSpaceOnce() const override { return true; }
+  int32_t max_token_bytes() const override { return max_token_bytes_; }
 
  protected:
   absl::StatusOr<std::vector<int32_t>> EncodeValidUtf8(absl::string_view text) const override {
@@ -106,6 +109,18 @@ class HfTokenizer final : public Tokenizer {
   }
 
  private:
+  // The longest text one token stands for, as Tokenizer::max_token_bytes() defines it: the longest decoded
+  // vocabulary entry or added token's content. An unknown token without byte fallback can stand for any
+  // character (or, fused, a run of them): no bound then.
+  int32_t MaxTokenBytes() const {
+    if (parts_.model.unk_id() && !parts_.model.byte_fallback()) return std::numeric_limits<int32_t>::max();
+    size_t longest = 1;
+    for (const DecodedToken& token : parts_.decoded)
+      longest = std::max({longest, token.bytes.size(), token.leading_bytes.size()});
+    for (const AddedToken& token : parts_.added_tokens) longest = std::max(longest, token.content.size());
+    return static_cast<int32_t>(longest);
+  }
+
   // Pre-tokenizes normalized text free of added tokens and runs the model on each piece.
   absl::Status EncodePlain(absl::string_view text, bool starts_text, std::vector<int32_t>& ids) const {
     std::vector<std::string> pieces = {std::string(text)};
@@ -129,6 +144,7 @@ class HfTokenizer final : public Tokenizer {
   AddedTokenMatcher raw_matcher_;
   AddedTokenMatcher normalized_matcher_;
   bool has_normalized_tokens_ = false;
+  int32_t max_token_bytes_ = 1;
   DecodedToken fallback_;  // what ids outside the vocabulary decode as
 };
 

@@ -84,6 +84,10 @@ TEST_P(HfReferenceTest, IdsAndDecodedTextEqualTheReference) {
     if (*ids != line.ids && ++id_mismatches <= 5) {
       ADD_FAILURE() << GetParam().name << ": ids differ from the reference for " << Quote(line.text);
     }
+    // The cheap length bound holds: no line encodes to fewer tokens than its bytes / max_token_bytes().
+    EXPECT_GE(static_cast<int64_t>(line.ids.size()) * tokenizer.max_token_bytes(),
+              static_cast<int64_t>(line.text.size()))
+        << GetParam().name << ": " << Quote(line.text);
     const std::string decoded = tokenizer.Decode(line.ids);
     if (decoded != line.decoded && ++decode_mismatches <= 5) {
       ADD_FAILURE() << GetParam().name << ": decode gives " << Quote(decoded) << ", the reference "

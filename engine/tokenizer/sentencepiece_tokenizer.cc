@@ -1,6 +1,8 @@
 #include "engine/tokenizer/sentencepiece_tokenizer.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -31,11 +33,28 @@ struct TokenText {
   bool is_byte = false;     // a byte-fallback piece
 };
 
+// The longest input one token stands for. SentencePiece matches pieces against the text with "▁" for a
+// space, so a piece covers as many input bytes as its text has; a character no piece holds becomes one byte
+// token per byte with byte fallback (the unknown piece then never stands for input), and without it joins a
+// run of unknown characters that one unknown token covers, however long.
+int32_t MaxTokenBytes(const SentencePieceBridge& library, const std::vector<TokenText>& texts) {
+  size_t longest = 1;
+  bool byte_fallback = false;
+  for (int id = 0; id < static_cast<int>(texts.size()); ++id) {
+    if (!library.IsUnknown(id)) longest = std::max(longest, texts[id].bytes.size());
+    byte_fallback = byte_fallback || texts[id].is_byte;
+  }
+  return byte_fallback ? static_cast<int32_t>(longest) : std::numeric_limits<int32_t>::max();
+}
+
 class SentencePieceTokenizer final : public Tokenizer {
  public:
   SentencePieceTokenizer(std::unique_ptr<SentencePieceBridge> library, std::vector<TokenText> token_texts,
                          std::string source)
-      : library_(std::move(library)), token_texts_(std::move(token_texts)), source_(std::move(source)) {
+      : library_(std::move(library)),
+        token_texts_(std::move(token_texts)),
+        source_(std::move(source)),
+        max_token_bytes_(MaxTokenBytes(*library_, token_texts_)) {
     if (library_->eos_id() >= 0) eos_ids_.push_back(library_->eos_id());
   }
 
@@ -46,6 +65,7 @@ class SentencePieceTokenizer final : public Tokenizer {
     return library_->DecodeIds(ids);
   }
 
+  int32_t max_token_bytes() const override { return max_token_bytes_; }
   int32_t vocab_size() const override { return static_cast<int32_t>(token_texts_.size()); }
   int32_t bos_id() const override { return library_->bos_id(); }
   int32_t eos_id() const override { return library_->eos_id(); }
@@ -86,6 +106,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::unique_ptr<SentencePieceBridge> library_;
   std::vector<TokenText> token_texts_;  // indexed by id
   std::string source_;                  // the model file, for messages
+  int32_t max_token_bytes_;             // the longest piece's UTF-8 bytes
   std::vector<int32_t> eos_ids_;        // eos_id(), when the model has one
 };
 

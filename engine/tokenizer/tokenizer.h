@@ -32,6 +32,14 @@ class Tokenizer {
   // unknown token does (as U+FFFD where a tokenizer has no unknown token).
   virtual std::string Decode(std::span<const int32_t> tokens) const = 0;
 
+  // The most bytes of input text one token can stand for, so that a text of more than n x max_token_bytes()
+  // bytes cannot encode to n tokens or fewer: a cheap length check before encoding (PrepareRequest). It
+  // counts text as sent: a normalizer that collapses runs of whitespace may encode such text shorter, and
+  // callers refusing by this bound refuse it anyway (an API limit stated in bytes). Where a token can stand
+  // for text of any length (an unknown token covering a run of unknown characters, in a model without byte
+  // fallback), it is std::numeric_limits<int32_t>::max(): no length check is possible.
+  virtual int32_t max_token_bytes() const = 0;
+
   virtual int32_t vocab_size() const = 0;
   virtual int32_t bos_id() const = 0;  // -1 when the tokenizer has none
   virtual int32_t eos_id() const = 0;  // -1 when the tokenizer has none

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -74,6 +75,31 @@ class TokenizerTest : public ::testing::Test {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<SentencePieceReference> reference_;
 };
+
+TEST_F(TokenizerTest, MaxTokenBytesIsTheLongestPieceAndBoundsEveryEncoding) {
+  // The reference: libsentencepiece's pieces, "▁" (three bytes) standing for one input space; tok512 has
+  // byte fallback, so no token covers more than its piece (and the unknown piece covers no input).
+  size_t longest = 0;
+  for (const auto& piece : reference_->Pieces()) {
+    if (piece.control || piece.byte || piece.unknown) continue;
+    size_t bytes = piece.piece.size();
+    for (size_t at = piece.piece.find("\xE2\x96\x81"); at != std::string::npos;
+         at = piece.piece.find("\xE2\x96\x81", at + 3)) {
+      bytes -= 2;
+    }
+    longest = std::max(longest, bytes);
+  }
+  EXPECT_EQ(tokenizer_->max_token_bytes(), static_cast<int32_t>(longest));
+  // Text the normalizer leaves alone (it round-trips) never needs fewer tokens than the bound says.
+  int checked = 0;
+  for (const std::string& text : Texts()) {
+    const std::vector<int> ids = reference_->EncodeAsIds(text);
+    if (reference_->DecodeIds(ids) != text) continue;
+    EXPECT_GE(ids.size() * tokenizer_->max_token_bytes(), text.size()) << text;
+    ++checked;
+  }
+  EXPECT_GE(checked, 10);
+}
 
 TEST_F(TokenizerTest, ReportsVocabularyAndSpecialIds) {
   EXPECT_EQ(tokenizer_->vocab_size(), 512);

@@ -5,9 +5,15 @@
 #include "spdlog/spdlog.h"
 
 namespace nibble::server {
+namespace {
 
-std::shared_ptr<GenerateStream> GenerateStream::Create(std::string request_id) {
-  std::shared_ptr<GenerateStream> stream(new GenerateStream(std::move(request_id)));
+constexpr std::chrono::milliseconds kDeadlineSlack{25};
+
+}  // namespace
+
+std::shared_ptr<GenerateStream> GenerateStream::Create(std::string request_id, std::shared_ptr<ServerMetrics> metrics,
+                                                       std::chrono::system_clock::time_point deadline) {
+  std::shared_ptr<GenerateStream> stream(new GenerateStream(std::move(request_id), std::move(metrics), deadline));
   stream->self_ = stream;
   return stream;
 }
@@ -49,6 +55,7 @@ void GenerateStream::OnWriteDone(bool ok) {
   {
     std::lock_guard lock(mutex_);
     write_in_flight_ = false;
+    if (ok) streamed_tokens_ += response_.chunk().token_ids_size();  // 0 for the final message
     if (!ok && !write_failed_) {
       write_failed_ = true;
       if (!finish_) cancel = handle_;
@@ -82,7 +89,9 @@ void GenerateStream::OnDone() {
 
 GenerateStream::Action GenerateStream::NextAction() {
   if (write_in_flight_ || finish_called_) return Action::kNone;
-  const bool writable = !write_failed_ && !cancelled_;
+  // Past its deadline the client takes nothing more (its own gRPC has ended the call): nothing is written
+  // that the client would not see.
+  const bool writable = !write_failed_ && !cancelled_ && !DeadlinePassed();
   if (writable && (pending_.token_ids_size() > 0 || !pending_.text().empty())) {
     response_.Clear();
     response_.mutable_chunk()->Swap(&pending_);
@@ -99,7 +108,26 @@ GenerateStream::Action GenerateStream::NextAction() {
   }
   status_ = service::ToGrpcStatus(finish_->status);
   finish_called_ = true;
+  // Before Finish: a client that has its status finds the metrics updated.
+  metrics_->OnStreamFinished(model_, ReasonSeenByClient(), streamed_tokens_);
   return Action::kFinish;
+}
+
+bool GenerateStream::DeadlinePassed(std::chrono::milliseconds slack) const {
+  return deadline_ != std::chrono::system_clock::time_point::max() &&
+         std::chrono::system_clock::now() + slack >= deadline_;
+}
+
+FinishReason GenerateStream::ReasonSeenByClient() const {
+  if (final_written_) return finish_->reason;  // the Final message says it
+  if (finish_->status.code() == absl::StatusCode::kDeadlineExceeded) return FinishReason::kError;
+  // Cut before its Final: by the deadline (gRPC's cancellation, or a write it failed, may have reached the
+  // engine first), or by a client that cancelled or went away. The client's deadline fires before ours, by
+  // the time its request took to arrive, and its cancellation looks like any other: one that comes within
+  // kDeadlineSlack of our deadline is the deadline's.
+  if (DeadlinePassed(kDeadlineSlack)) return FinishReason::kError;
+  if (cancelled_ || write_failed_) return FinishReason::kCancelled;
+  return finish_->reason;
 }
 
 void GenerateStream::Pump() {

@@ -8,6 +8,14 @@
 // engine request, which ends within one step and frees its KV blocks; the stream then finishes on the
 // engine's final event.
 //
+// Its metrics (ServerMetrics::OnStreamFinished, just before Finish) are what the client received: the tokens
+// of the chunks written (OnWriteDone ok; nothing is written past the RPC's deadline), and the reason in the
+// Final message; a stream cut before its Final counts as kError when the RPC's deadline cut it (the engine's
+// reason for a deadline, even when gRPC's cancellation reached the engine first; a cancellation within 25 ms
+// of the deadline counts as the deadline's, the client's clock running ahead of ours by its request's
+// transit) and as kCancelled when its client cancelled or went away. A chunk still in flight when the client's own
+// deadline fires may be counted and yet dropped by the client's gRPC library: the server cannot see that.
+//
 // Lifetime: Create returns a stream that keeps itself alive until gRPC calls OnDone; the engine holds it
 // (as the sink) until its final event, which always comes before Finish. Threading: OnEvent on the engine
 // thread, reactions on gRPC threads, Begin/Refuse on the handler's thread; one mutex orders them and is
@@ -24,12 +32,15 @@
 #include "engine/serving/serving_engine.h"
 #include "grpcpp/support/server_callback.h"
 #include "nibble/v1/inference.pb.h"
+#include "service/inference_server/metrics.h"
 
 namespace nibble::server {
 
 class GenerateStream : public grpc::ServerWriteReactor<v1::GenerateResponse>, public GenerationSink {
  public:
-  static std::shared_ptr<GenerateStream> Create(std::string request_id);
+  // `deadline` is the RPC's (system_clock::time_point::max(): none).
+  static std::shared_ptr<GenerateStream> Create(std::string request_id, std::shared_ptr<ServerMetrics> metrics,
+                                                std::chrono::system_clock::time_point deadline);
   const std::string& request_id() const { return request_id_; }
 
   // The request was refused before reaching the engine: finish with `status` at once.
@@ -46,14 +57,22 @@ class GenerateStream : public grpc::ServerWriteReactor<v1::GenerateResponse>, pu
   void OnDone() override;
 
  private:
-  explicit GenerateStream(std::string request_id) : request_id_(std::move(request_id)) {}
+  GenerateStream(std::string request_id, std::shared_ptr<ServerMetrics> metrics,
+                 std::chrono::system_clock::time_point deadline)
+      : request_id_(std::move(request_id)), metrics_(std::move(metrics)), deadline_(deadline) {}
 
   enum class Action { kNone, kWrite, kFinish };
   // Picks the next gRPC operation (caller holds mutex_) and performs it (without the lock).
   Action NextAction();
   void Pump();
+  // Whether the RPC's deadline is less than `slack` away, or passed.
+  bool DeadlinePassed(std::chrono::milliseconds slack = std::chrono::milliseconds(0)) const;
+  // The finish reason the client saw (caller holds mutex_, finish_ is set).
+  FinishReason ReasonSeenByClient() const;
 
   const std::string request_id_;
+  const std::shared_ptr<ServerMetrics> metrics_;
+  const std::chrono::system_clock::time_point deadline_;
   std::shared_ptr<GenerateStream> self_;  // released in OnDone
 
   std::mutex mutex_;
@@ -64,6 +83,7 @@ class GenerateStream : public grpc::ServerWriteReactor<v1::GenerateResponse>, pu
   bool write_in_flight_ = false;
   bool finish_called_ = false;
   bool final_written_ = false;
+  int64_t streamed_tokens_ = 0;             // token ids of the chunks written
   v1::TokenChunk pending_;                  // events not yet written
   std::optional<GenerationFinish> finish_;  // from the final event
   grpc::Status status_;                     // what Finish sends

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "engine/base/quote.h"
 #include "service/common/grpc_status.h"
 #include "service/inference_server/generate_stream.h"
 #include "service/inference_server/request_translation.h"
@@ -32,8 +33,9 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context, cons
 
 }  // namespace
 
-InferenceService::InferenceService(ModelManager& manager, const service::TokenCheck& token_check)
-    : manager_(manager), token_check_(token_check) {}
+InferenceService::InferenceService(ModelManager& manager, const service::TokenCheck& token_check,
+                                   std::shared_ptr<ServerMetrics> metrics)
+    : manager_(manager), token_check_(token_check), metrics_(std::move(metrics)) {}
 
 std::string InferenceService::RequestId(const v1::GenerateRequest& request) {
   const std::string& given = request.request_id();
@@ -49,7 +51,7 @@ uint64_t InferenceService::RandomSeed() {
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(grpc::CallbackServerContext* context,
                                                                            const v1::GenerateRequest* request) {
-  std::shared_ptr<GenerateStream> stream = GenerateStream::Create(RequestId(*request));
+  std::shared_ptr<GenerateStream> stream = GenerateStream::Create(RequestId(*request), metrics_, context->deadline());
   const std::string id = stream->request_id();
   if (grpc::Status allowed = token_check_.Check(*context); !allowed.ok()) {
     stream->Refuse(allowed);
@@ -80,7 +82,7 @@ grpc::ServerUnaryReactor* InferenceService::LoadModel(grpc::CallbackServerContex
                                                       const v1::LoadModelRequest* request,
                                                       v1::LoadModelResponse* response) {
   if (grpc::Status allowed = token_check_.Check(*context); !allowed.ok()) return FinishUnary(context, allowed);
-  spdlog::info("LoadModel {} version {}", request->model(), request->version());
+  spdlog::info("LoadModel {} version {}", QuotedPrefix(request->model()), request->version());
   absl::StatusOr<ModelInfo> info = manager_.Load(request->model(), request->version());
   if (!info.ok()) return FinishUnary(context, service::ToGrpcStatus(info.status()));
   *response->mutable_model() = ToProto(*info);
@@ -91,7 +93,7 @@ grpc::ServerUnaryReactor* InferenceService::UnloadModel(grpc::CallbackServerCont
                                                         const v1::UnloadModelRequest* request,
                                                         v1::UnloadModelResponse*) {
   if (grpc::Status allowed = token_check_.Check(*context); !allowed.ok()) return FinishUnary(context, allowed);
-  spdlog::info("UnloadModel {}", request->model());
+  spdlog::info("UnloadModel {}", QuotedPrefix(request->model()));
   return FinishUnary(context, service::ToGrpcStatus(manager_.Unload(request->model())));
 }
 

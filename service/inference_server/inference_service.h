@@ -14,13 +14,16 @@
 
 #include "nibble/v1/inference.grpc.pb.h"
 #include "service/common/security.h"
+#include "service/inference_server/metrics.h"
 #include "service/inference_server/model_manager.h"
 
 namespace nibble::server {
 
 class InferenceService : public v1::Inference::CallbackService {
  public:
-  InferenceService(ModelManager& manager, const service::TokenCheck& token_check);
+  // `metrics` receives each accepted stream's outcome (GenerateStream).
+  InferenceService(ModelManager& manager, const service::TokenCheck& token_check,
+                   std::shared_ptr<ServerMetrics> metrics);
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(grpc::CallbackServerContext* context,
                                                            const v1::GenerateRequest* request) override;
@@ -38,6 +41,7 @@ class InferenceService : public v1::Inference::CallbackService {
 
   ModelManager& manager_;
   const service::TokenCheck& token_check_;
+  const std::shared_ptr<ServerMetrics> metrics_;
   std::atomic<uint64_t> next_request_ = 1;
   std::mutex seed_mutex_;
   std::mt19937_64 seeds_{std::random_device{}()};  // guarded by seed_mutex_

@@ -46,7 +46,7 @@ ServerMetrics::ServerMetrics()
   service::AddBuildInfo(*registry_);
 }
 
-void ServerMetrics::OnRequestFinished(const ModelLabel& model, FinishReason reason, const Usage& usage) {
+void ServerMetrics::OnRequestFinished(const ModelLabel& model, FinishReason, const Usage& usage) {
   const prometheus::Labels labels = {{"model", model.name}};
   if (usage.time_to_first_token_seconds) {
     time_to_first_token_.Add(labels, kTimeToFirstTokenBuckets).Observe(*usage.time_to_first_token_seconds);
@@ -54,9 +54,13 @@ void ServerMetrics::OnRequestFinished(const ModelLabel& model, FinishReason reas
   e2e_latency_.Add(labels, kRequestLatencyBuckets).Observe(usage.total_seconds);
   queue_time_.Add(labels, kRequestLatencyBuckets).Observe(usage.queue_seconds);
   prompt_tokens_.Add(labels).Increment(usage.prompt_tokens);
-  generation_tokens_.Add(labels).Increment(usage.completion_tokens);
+  generation_tokens_.Add(labels);  // present (at 0) for every model that served, as scrapers expect of a counter
+  preemptions_.Add(labels);
+}
+
+void ServerMetrics::OnStreamFinished(const ModelLabel& model, FinishReason reason, int64_t streamed_tokens) {
+  generation_tokens_.Add({{"model", model.name}}).Increment(static_cast<double>(streamed_tokens));
   requests_.Add({{"model", model.name}, {"finish_reason", std::string(FinishReasonName(reason))}}).Increment();
-  preemptions_.Add(labels);  // present (at 0) for every model that served, as scrapers expect of a counter
 }
 
 void ServerMetrics::OnTokenLatency(const ModelLabel& model, double seconds) {

@@ -2,10 +2,17 @@
 // choices, token and request counters, preemptions, and nibble_build_info. ServerMetrics is the engine's
 // ServingObserver; the gauges read from ServingEngine::Stats live in engine_gauges.h.
 //
-// Threading: the observer methods run on the engine thread (each is a few lock-free increments plus a
-// label lookup); the registry is read by the metrics HTTP server's threads. Both are thread-safe.
+// nibble_requests_total and nibble_generation_tokens_total count what each client received, so they come
+// from the Generate stream (OnStreamFinished), not from the engine: a stream cut by its deadline is an
+// "error" whether the engine or gRPC noticed the deadline first, and tokens the engine generated but the
+// stream never wrote (the client was gone) are not counted.
+//
+// Threading: the observer methods run on the engine thread, OnStreamFinished on gRPC's (each is a few
+// lock-free increments plus a label lookup); the registry is read by the metrics HTTP server's threads. All
+// are thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "engine/serving/serving_observer.h"
@@ -27,6 +34,10 @@ class ServerMetrics : public ServingObserver {
   void OnRequestFinished(const ModelLabel& model, FinishReason reason, const Usage& usage) override;
   void OnTokenLatency(const ModelLabel& model, double seconds) override;
   void OnPreemption(const ModelLabel& model) override;
+
+  // A Generate stream accepted by the engine ended: `reason` as its client saw it, `streamed_tokens` the
+  // token ids of the chunks written to it.
+  void OnStreamFinished(const ModelLabel& model, FinishReason reason, int64_t streamed_tokens);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();

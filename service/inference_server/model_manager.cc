@@ -150,6 +150,7 @@ absl::StatusOr<std::shared_ptr<LoadedModel>> ModelManager::LoadVersion(const std
 }
 
 absl::StatusOr<std::shared_ptr<LoadedModel>> ModelManager::Acquire(absl::string_view model, uint64_t version) const {
+  NIBBLE_RETURN_IF_ERROR(ValidateModelName(model));  // before `model` is quoted anywhere
   std::lock_guard lock(mutex_);
   auto entry = models_.find(std::string(model));
   if (entry == models_.end() || entry->second.serving == 0) {
@@ -198,6 +199,7 @@ absl::StatusOr<ModelInfo> ModelManager::Load(absl::string_view model_name, uint6
 }
 
 absl::Status ModelManager::Unload(absl::string_view model_name) {
+  NIBBLE_RETURN_IF_ERROR(ValidateModelName(model_name));
   const std::string model(model_name);
   std::lock_guard load_lock(load_mutex_);
   std::shared_ptr<LoadedModel> serving;

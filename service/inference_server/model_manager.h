@@ -82,8 +82,9 @@ class ModelManager {
   void StartWatching(std::chrono::milliseconds interval);
   void StopWatching();
 
-  // The model a request for `model` (version 0: the serving one) runs on. NotFound naming the model (and
-  // version) when it is not served.
+  // The model a request for `model` (version 0: the serving one) runs on. InvalidArgument (quoting a short
+  // prefix) when `model` is not a valid store name (engine/io/model_store.h: 1..64 characters); NotFound
+  // naming the model (and version) when it is not served.
   absl::StatusOr<std::shared_ptr<LoadedModel>> Acquire(absl::string_view model, uint64_t version) const;
 
   // Acquire + ServingEngine::Submit; when the version was swapped out between the two (FAILED_PRECONDITION
@@ -94,10 +95,11 @@ class ModelManager {
                                                                                 std::shared_ptr<GenerationSink> sink);
 
   // The LoadModel RPC: version 0 follows the latest version, N pins N. Returns once it serves, or the load
-  // error (NotFound for a model or version not in the store, FailedPrecondition for a corrupt one); the
-  // previous version keeps serving then.
+  // error (InvalidArgument for a name the store cannot hold, NotFound for a model or version not in the
+  // store, FailedPrecondition for a corrupt one); the previous version keeps serving then.
   absl::StatusOr<ModelInfo> Load(absl::string_view model, uint64_t version);
-  // The UnloadModel RPC. NotFound when the model is not served.
+  // The UnloadModel RPC. InvalidArgument for a name the store cannot hold, NotFound when the model is not
+  // served.
   absl::Status Unload(absl::string_view model);
 
   std::vector<ModelInfo> List() const;

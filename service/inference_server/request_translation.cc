@@ -49,8 +49,8 @@ absl::StatusOr<GenerationRequest> ToGenerationRequest(const v1::GenerateRequest&
     request.prompt = proto.text();
   }
   if (proto.max_tokens() > static_cast<uint32_t>(std::numeric_limits<int32_t>::max())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("request ", request.id, ": max_tokens ", proto.max_tokens(), " is out of range"));
+    return absl::InvalidArgumentError(absl::StrCat("request ", request.id, ": max_tokens must be positive and at most ",
+                                                   std::numeric_limits<int32_t>::max(), ", got ", proto.max_tokens()));
   }
   request.max_tokens = static_cast<int32_t>(proto.max_tokens());  // 0 is refused by the engine, naming the field
 
@@ -64,7 +64,11 @@ absl::StatusOr<GenerationRequest> ToGenerationRequest(const v1::GenerateRequest&
   if (in.has_presence_penalty()) out.presence_penalty = in.presence_penalty();
   if (in.has_frequency_penalty()) out.frequency_penalty = in.frequency_penalty();
   out.seed = in.has_seed() ? in.seed() : default_seed;
-  out.num_logprobs = static_cast<int32_t>(std::min<uint32_t>(proto.logprobs(), kMaxLogprobs + 1));
+  if (proto.logprobs() > static_cast<uint32_t>(kMaxLogprobs)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request ", request.id, ": logprobs must be in [0, ", kMaxLogprobs, "], got ", proto.logprobs()));
+  }
+  out.num_logprobs = static_cast<int32_t>(proto.logprobs());
 
   request.stop.assign(proto.stop().begin(), proto.stop().end());
   request.stop_token_ids.assign(proto.stop_token_ids().begin(), proto.stop_token_ids().end());

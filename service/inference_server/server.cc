@@ -62,7 +62,7 @@ class ServerImpl : public Server {
     manager_ =
         std::make_unique<ModelManager>(ModelStore(options.store), *engine_, std::move(manager_options),
                                        [this](const std::string& model, bool serving) { SetHealth(model, serving); });
-    service_ = std::make_unique<InferenceService>(*manager_, token_check_);
+    service_ = std::make_unique<InferenceService>(*manager_, token_check_, metrics_);
 
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();

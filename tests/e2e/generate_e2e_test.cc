@@ -207,6 +207,47 @@ TEST_F(GenerateTest, CancellingHalfTheStreamsStopsThemAndFreesTheKvCache) {
   EXPECT_TRUE(RunStream(*server_->stub, GreedyRequest("Once upon a time", 8)).status.ok());
 }
 
+TEST_F(GenerateTest, DeadlineCutsAreCountedAlikeWithTheTokensTheirClientsReceived) {
+  // Eight identical streams cut by a 50 ms deadline: whether the engine or gRPC sees the deadline first,
+  // each counts once as "error" (the engine's reason for a deadline), and the token counter grows by what
+  // the clients read.
+  constexpr int kStreams = 8;
+  const double errors_before = Requests("error");
+  const double cancelled_before = Requests("cancelled");
+  const auto tokens = [] {
+    return MetricValue(Metrics(), absl::StrCat("nibble_generation_tokens_total{model=\"", kModel, "\"}")).value_or(0);
+  };
+  const double tokens_before = tokens();
+  std::vector<StreamResult> results(kStreams);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kStreams; ++i) {
+    threads.emplace_back([&, i] {
+      v1::GenerateRequest request = GreedyRequest("Once upon a time", 400);
+      request.set_ignore_eos(true);
+      request.clear_stop_token_ids();
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(50));
+      results[i] = RunStream(*server_->stub, request, &context);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  size_t received = 0;
+  for (const StreamResult& result : results) {
+    EXPECT_EQ(result.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    EXPECT_LT(result.tokens().size(), 400u);
+    received += result.tokens().size();
+  }
+  EXPECT_TRUE(WaitFor([&] { return Requests("error") == errors_before + kStreams; }))
+      << "error " << Requests("error") - errors_before << ", cancelled " << Requests("cancelled") - cancelled_before;
+  EXPECT_EQ(Requests("cancelled"), cancelled_before);
+  // Tokens counted are tokens written; a one-token chunk in flight when a client's own deadline fired may
+  // be written and yet dropped by that client's gRPC library, which the server cannot see: at most one per
+  // stream. (Counting what the engine generated instead overcounts by what was never written.)
+  const double counted = tokens() - tokens_before;
+  EXPECT_GE(counted, static_cast<double>(received));
+  EXPECT_LE(counted, static_cast<double>(received + kStreams));
+}
+
 // Runs as a child process of the next test (which kills it mid-stream); skipped otherwise.
 TEST(VanishingClient, StreamsUntilKilled) {
   const char* address = std::getenv("NIBBLE_E2E_VANISHING_CLIENT");
@@ -277,6 +318,39 @@ TEST_F(GenerateTest, BadRequestsAreInvalidArgumentNamingTheField) {
          for (int i = 0; i < 600; ++i) r.mutable_token_ids()->add_ids(100);
        }},
       {"logprobs", [](auto& r) { r.set_logprobs(21); }},
+      // Messages quote the value received, not what it became on the way (issue 13).
+      {"logprobs must be in [0, 20], got 4294967295", [](auto& r) { r.set_logprobs(4294967295u); }},
+      {"max_tokens must be positive and at most 2147483647, got 4294967295",
+       [](auto& r) { r.set_max_tokens(4294967295u); }},
+      // The documented penalty ranges, and non-finite values, are enforced.
+      {"presence_penalty must be in [-2, 2], got 3", [](auto& r) { r.mutable_sampling()->set_presence_penalty(3); }},
+      {"presence_penalty", [](auto& r) { r.mutable_sampling()->set_presence_penalty(-3); }},
+      {"presence_penalty", [](auto& r) { r.mutable_sampling()->set_presence_penalty(-1e9f); }},
+      {"presence_penalty", [](auto& r) { r.mutable_sampling()->set_presence_penalty(3e38f); }},
+      {"presence_penalty", [](auto& r) { r.mutable_sampling()->set_presence_penalty(std::nanf("")); }},
+      {"frequency_penalty must be in [-2, 2], got -3",
+       [](auto& r) { r.mutable_sampling()->set_frequency_penalty(-3); }},
+      {"frequency_penalty", [](auto& r) { r.mutable_sampling()->set_frequency_penalty(2.5f); }},
+      {"frequency_penalty", [](auto& r) { r.mutable_sampling()->set_frequency_penalty(-3e38f); }},
+      {"frequency_penalty", [](auto& r) { r.mutable_sampling()->set_frequency_penalty(INFINITY); }},
+      {"temperature", [](auto& r) { r.mutable_sampling()->set_temperature(INFINITY); }},
+      {"top_p", [](auto& r) { r.mutable_sampling()->set_top_p(std::nanf("")); }},
+      {"min_p", [](auto& r) { r.mutable_sampling()->set_min_p(std::nanf("")); }},
+      {"repetition_penalty", [](auto& r) { r.mutable_sampling()->set_repetition_penalty(INFINITY); }},
+      // Stop strings are bounded in length as well as in number.
+      {"stop[0] has 257 bytes; at most 256", [](auto& r) { r.add_stop(std::string(257, 'x')); }},
+      {"stop[1] has 1048576 bytes",
+       [](auto& r) {
+         r.add_stop("ok");
+         r.add_stop(std::string(1 << 20, 'x'));
+       }},
+      // Stop token ids are checked at every generated token: bounded too.
+      {"stop_token_ids has 257 ids; at most 256",
+       [](auto& r) {
+         for (int i = 0; i < 256; ++i) r.add_stop_token_ids(5);
+       }},
+      // A prompt too long to fit is refused by its byte length, before it is tokenized.
+      {"prompt has 3900000 bytes, more than", [](auto& r) { r.set_text(std::string(3900000, 'a')); }},
   };
   for (const Case& bad : cases) {
     v1::GenerateRequest request = GreedyRequest("Once upon a time", 16);
@@ -285,7 +359,42 @@ TEST_F(GenerateTest, BadRequestsAreInvalidArgumentNamingTheField) {
     const StreamResult result = RunStream(*server_->stub, request);
     EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(result.status.error_message(), HasSubstr(bad.field));
+    EXPECT_LE(result.status.error_message().size(), 300u);  // never an echo of the request's text
     EXPECT_TRUE(result.chunks.empty());
+  }
+}
+
+TEST_F(GenerateTest, HugeOrHostileModelNamesAreInvalidArgumentQuotedShort) {
+  // Longer than the store's 64 characters: INVALID_ARGUMENT quoting an escaped prefix, in Generate,
+  // LoadModel and UnloadModel alike (a 10 KB echo used to overflow a default client's metadata limit and
+  // come back as RESOURCE_EXHAUSTED).
+  for (const std::string& name :
+       {std::string(1 << 20, 'm'), std::string(10 << 10, 'm'), std::string(65, 'm'), std::string("bad\nname\x01")}) {
+    SCOPED_TRACE(name.size());
+    v1::GenerateRequest request = GreedyRequest("Once upon a time", 8);
+    request.set_model(name);
+    const StreamResult result = RunStream(*server_->stub, request);
+    EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(result.status.error_message(),
+                HasSubstr(name.size() > 64 ? "model name \"mmm" : "model name \"bad\\n"));
+    EXPECT_LE(result.status.error_message().size(), 300u);
+    EXPECT_EQ(result.status.error_message().find_first_of("\n\x01"), std::string::npos);  // escaped
+
+    grpc::ClientContext load_context;
+    v1::LoadModelRequest load;
+    load.set_model(name);
+    v1::LoadModelResponse loaded;
+    const grpc::Status load_status = server_->stub->LoadModel(&load_context, load, &loaded);
+    EXPECT_EQ(load_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_LE(load_status.error_message().size(), 300u);
+
+    grpc::ClientContext unload_context;
+    v1::UnloadModelRequest unload;
+    unload.set_model(name);
+    v1::UnloadModelResponse unloaded;
+    const grpc::Status unload_status = server_->stub->UnloadModel(&unload_context, unload, &unloaded);
+    EXPECT_EQ(unload_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_LE(unload_status.error_message().size(), 300u);
   }
 }
 
