@@ -33,7 +33,8 @@ cuda_lib=$(dirname "$(readlink -f "$(command -v nvcc)")")/../lib64
 driver_lib=$(dirname "$(ldconfig -p | awk '/libcuda\.so\.1 / { print $NF; exit }')")
 library_path="$services/lib:$cuda_lib:$driver_lib"
 export NIBBLE_SENTENCEPIECE_MODULE=$services/lib/libnibble_sentencepiece.so
-staged() { "$services/lib/ld-linux-x86-64.so.2" --library-path "$library_path" "$services/bin/$1" "${@:2}"; }
+loader=("$services/lib/ld-linux-x86-64.so.2" --library-path "$library_path")
+staged() { "${loader[@]}" "$services/bin/$1" "${@:2}"; }
 nibble() { staged nibble "$@"; }
 log() { echo "[$(date +%T)] $*" | tee -a "$out/serve-bench.log"; }
 timed() {  # timed NAME COMMAND...: runs it with its output appended to serve-bench.log, logs the seconds it took
@@ -59,7 +60,7 @@ watch_metrics() {  # samples GPU memory and KV usage every 0.2 s into $1 until k
 server_pid=
 start_server() {
   # Started without the `staged` function (a subshell), so that $! is the server itself and SIGTERM reaches it.
-  "$services/lib/ld-linux-x86-64.so.2" --library-path "$library_path" "$services/bin/nibble-server" --store "$store" --backend cuda --listen "$server_address" --metrics-port $((port + 1)) \
+  "${loader[@]}" "$services/bin/nibble-server" --store "$store" --backend cuda --listen "$server_address" --metrics-port $((port + 1)) \
     --max-seqs 128 --kv-blocks 5200 --poll-interval 1 --drain-timeout 60 >>"$out/server.log" 2>&1 &
   server_pid=$!
   local started=$SECONDS
