@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -112,6 +114,30 @@ absl::Status WriteFileContents(const std::filesystem::path& path, absl::string_v
   NIBBLE_ASSIGN_OR_RETURN(FileWriter writer, FileWriter::Create(path));
   NIBBLE_RETURN_IF_ERROR(writer.Write(contents));
   return writer.Close(sync);
+}
+
+absl::Status SyncPath(const std::filesystem::path& path, bool directory) {
+  const int fd = open(path.c_str(), (directory ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat(path.string(), ": cannot open to sync: ", std::strerror(errno)));
+  const int rc = fsync(fd);
+  const int saved_errno = errno;
+  close(fd);
+  if (rc != 0) return absl::InternalError(absl::StrCat(path.string(), ": fsync failed: ", std::strerror(saved_errno)));
+  return absl::OkStatus();
+}
+
+absl::Status ReplaceFileDurably(const std::filesystem::path& path, absl::string_view contents) {
+  std::filesystem::path temporary = path;
+  temporary += ".tmp";
+  NIBBLE_RETURN_IF_ERROR(WriteFileContents(temporary, contents, /*sync=*/true));
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int saved_errno = errno;
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    return absl::InternalError(
+        absl::StrCat("cannot rename ", temporary.string(), " to ", path.string(), ": ", std::strerror(saved_errno)));
+  }
+  return SyncPath(path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path(), /*directory=*/true);
 }
 
 absl::Status CopyFileContents(const std::filesystem::path& from, const std::filesystem::path& to, bool sync) {

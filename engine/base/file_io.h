@@ -69,6 +69,11 @@ class FileWriter {
 absl::StatusOr<std::string> ReadTextFile(const std::filesystem::path& path);
 // Writes `contents` as the whole of `path` through a FileWriter.
 absl::Status WriteFileContents(const std::filesystem::path& path, absl::string_view contents, bool sync = false);
+// Flushes a file or directory to disk (Internal naming it on failure).
+absl::Status SyncPath(const std::filesystem::path& path, bool directory);
+// Replaces `path` with `contents` so that a crash leaves either the old file or the new one, whole: writes
+// <path>.tmp, fsyncs it, renames it over `path` and fsyncs the directory.
+absl::Status ReplaceFileDurably(const std::filesystem::path& path, absl::string_view contents);
 // Copies the whole of `from` to `to` (mapped, then written through a FileWriter).
 absl::Status CopyFileContents(const std::filesystem::path& from, const std::filesystem::path& to, bool sync = false);
 

@@ -24,15 +24,8 @@ class Assembler {
     const Shape norm{config_.hidden_size};
     NIBBLE_ASSIGN_OR_RETURN(model.embedding, Take(std::string(kEmbeddingName), table, std::nullopt));
     for (int64_t layer = 0; layer < config_.num_layers; ++layer) {
-      const std::string prefix = LayerPrefix(layer);
-      HostLayer& host_layer = model.layers.emplace_back();
-      for (const DecoderNorm& slot : kDecoderNorms) {
-        NIBBLE_ASSIGN_OR_RETURN(host_layer.*slot.member,
-                                Take(absl::StrCat(prefix, slot.module, ".weight"), norm, std::nullopt));
-      }
-      for (const DecoderLinear& slot : DecoderLinears(config_)) {
-        NIBBLE_ASSIGN_OR_RETURN(host_layer.*slot.member, Linear(absl::StrCat(prefix, slot.module), slot));
-      }
+      NIBBLE_ASSIGN_OR_RETURN(HostLayer host_layer, Layer(layer));
+      model.layers.push_back(std::move(host_layer));
     }
     NIBBLE_ASSIGN_OR_RETURN(model.final_norm, Take(std::string(kFinalNormName), norm, std::nullopt));
     if (config_.tie_word_embeddings) {
@@ -42,6 +35,20 @@ class Assembler {
                               Take(std::string(kLmHeadName), table, std::nullopt, " (tie_word_embeddings is false)"));
     }
     return model;
+  }
+
+  absl::StatusOr<HostLayer> Layer(int64_t layer) const {
+    const std::string prefix = LayerPrefix(layer);
+    const Shape norm{config_.hidden_size};
+    HostLayer host_layer;
+    for (const DecoderNorm& slot : kDecoderNorms) {
+      NIBBLE_ASSIGN_OR_RETURN(host_layer.*slot.member,
+                              Take(absl::StrCat(prefix, slot.module, ".weight"), norm, std::nullopt));
+    }
+    for (const DecoderLinear& slot : DecoderLinears(config_)) {
+      NIBBLE_ASSIGN_OR_RETURN(host_layer.*slot.member, Linear(absl::StrCat(prefix, slot.module), slot));
+    }
+    return host_layer;
   }
 
  private:
@@ -105,6 +112,11 @@ class Assembler {
 absl::StatusOr<HostModel> AssembleHostModel(const ModelConfig& config, const TensorSource& tensors,
                                             absl::string_view config_source) {
   return Assembler(config, tensors, config_source).Assemble();
+}
+
+absl::StatusOr<HostLayer> AssembleHostLayer(const ModelConfig& config, const TensorSource& tensors, int64_t layer,
+                                            absl::string_view config_source) {
+  return Assembler(config, tensors, config_source).Layer(layer);
 }
 
 absl::StatusOr<HostModel> LoadHostModel(const std::filesystem::path& dir) {

@@ -25,5 +25,8 @@ absl::StatusOr<HostModel> LoadHostModel(const std::filesystem::path& dir);
 // about to write.
 absl::StatusOr<HostModel> AssembleHostModel(const ModelConfig& config, const TensorSource& tensors,
                                             absl::string_view config_source);
+// One decoder block `layer` of `config` from `tensors` (its model.layers.<layer>.* tensors), with the same checks.
+absl::StatusOr<HostLayer> AssembleHostLayer(const ModelConfig& config, const TensorSource& tensors, int64_t layer,
+                                            absl::string_view config_source);
 
 }  // namespace nibble

@@ -1,5 +1,6 @@
 #include "engine/io/model_writer.h"
 
+#include <optional>
 #include <span>
 #include <string>
 
@@ -36,6 +37,30 @@ HostTensor ConvertFloatTensor(const HostTensor& tensor, DType dtype) {
   return HostTensor::FromBytes(std::move(bytes), dtype, tensor.shape);
 }
 
+// Appends block `layer`'s tensors under their Hugging Face names, dense ones converted to `dtype` (kept as
+// they are when nullopt).
+void AppendLayerTensors(const ModelConfig& config, const HostLayer& host_layer, int64_t layer,
+                        std::optional<DType> dtype, std::vector<NamedTensor>& named) {
+  auto add = [&](std::string name, const HostTensor& tensor) {
+    named.push_back({std::move(name), dtype ? ConvertFloatTensor(tensor, *dtype) : tensor});
+  };
+  const std::string prefix = LayerPrefix(layer);
+  for (const DecoderNorm& slot : kDecoderNorms)
+    add(absl::StrCat(prefix, slot.module, ".weight"), host_layer.*slot.member);
+  for (const DecoderLinear& slot : DecoderLinears(config)) {
+    const HostLinear& linear = host_layer.*slot.member;
+    const std::string name = absl::StrCat(prefix, slot.module);
+    if (const auto* awq = std::get_if<AwqWeight>(&linear.weight)) {
+      named.push_back({name + ".qweight", awq->qweight});
+      named.push_back({name + ".qzeros", awq->qzeros});
+      named.push_back({name + ".scales", awq->scales});
+    } else {
+      add(name + ".weight", std::get<HostTensor>(linear.weight));
+    }
+    if (linear.bias) add(name + ".bias", *linear.bias);
+  }
+}
+
 // The model's tensors under their Hugging Face names, dense ones converted to `dtype`.
 std::vector<NamedTensor> NameTensors(const HostModel& model, DType dtype) {
   std::vector<NamedTensor> named;
@@ -44,22 +69,7 @@ std::vector<NamedTensor> NameTensors(const HostModel& model, DType dtype) {
   };
   add(std::string(kEmbeddingName), model.embedding);
   for (size_t layer = 0; layer < model.layers.size(); ++layer) {
-    const HostLayer& host_layer = model.layers[layer];
-    const std::string prefix = LayerPrefix(static_cast<int64_t>(layer));
-    for (const DecoderNorm& slot : kDecoderNorms)
-      add(absl::StrCat(prefix, slot.module, ".weight"), host_layer.*slot.member);
-    for (const DecoderLinear& slot : DecoderLinears(model.config)) {
-      const HostLinear& linear = host_layer.*slot.member;
-      const std::string name = absl::StrCat(prefix, slot.module);
-      if (const auto* awq = std::get_if<AwqWeight>(&linear.weight)) {
-        named.push_back({name + ".qweight", awq->qweight});
-        named.push_back({name + ".qzeros", awq->qzeros});
-        named.push_back({name + ".scales", awq->scales});
-      } else {
-        add(name + ".weight", std::get<HostTensor>(linear.weight));
-      }
-      if (linear.bias) add(name + ".bias", *linear.bias);
-    }
+    AppendLayerTensors(model.config, model.layers[layer], static_cast<int64_t>(layer), dtype, named);
   }
   add(std::string(kFinalNormName), model.final_norm);
   if (!model.config.tie_word_embeddings) add(std::string(kLmHeadName), model.lm_head);
@@ -137,6 +147,12 @@ absl::StatusOr<std::filesystem::path> WriteLlamaTokenizerConfig(const std::files
   const std::filesystem::path path = dir / "tokenizer_config.json";
   NIBBLE_RETURN_IF_ERROR(WriteFileContents(path, config.dump(2) + "\n"));
   return path;
+}
+
+std::vector<NamedTensor> LayerTensors(const ModelConfig& config, const HostLayer& layer, int64_t index) {
+  std::vector<NamedTensor> named;
+  AppendLayerTensors(config, layer, index, std::nullopt, named);
+  return named;
 }
 
 }  // namespace nibble

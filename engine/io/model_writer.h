@@ -31,6 +31,10 @@ absl::StatusOr<std::vector<std::filesystem::path>> WriteHostModel(const std::fil
                                                                   const HostModel& model,
                                                                   const ModelWriteOptions& options = {});
 
+// Block `index`'s tensors under their Hugging Face names (model.layers.<index>.*), in their own dtypes: what
+// AssembleHostLayer (model_loader.h) reads back. The quantizer's checkpoints hold finished blocks this way.
+std::vector<NamedTensor> LayerTensors(const ModelConfig& config, const HostLayer& layer, int64_t index);
+
 // Writes <dir>/tokenizer_config.json for a SentencePiece `tokenizer.model` with Llama's special pieces
 // (<unk> 0, <s> 1, </s> 2), so transformers loads it as a LlamaTokenizer. Returns the file written.
 absl::StatusOr<std::filesystem::path> WriteLlamaTokenizerConfig(const std::filesystem::path& dir,
