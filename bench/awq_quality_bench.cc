@@ -62,7 +62,7 @@ int Main(int argc, char** argv) {
     spec.quantize.scale_search = mode;
     spec.quantize.pack = false;
     const auto start = std::chrono::steady_clock::now();
-    auto result = RunQuantizeJob(*backend, spec, [](const std::string&) {});
+    auto result = RunQuantizeJob(*backend, spec, {});
     *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!result.ok()) {
       std::fprintf(stderr, "error: %s\n", std::string(result.status().message()).c_str());

@@ -37,7 +37,8 @@ absl::StatusOr<QuantizeJobResult> QuantizeStories(Backend& backend, const std::s
   spec.quantize.spec.group_size = group_size;
   spec.store_root = store;
   spec.model_name = absl::StrCat("stories260K-g", group_size, "-", label);
-  return RunQuantizeJob(backend, spec, [&](const std::string& line) { std::cout << label << ": " << line << "\n"; });
+  return RunQuantizeJob(backend, spec,
+                        {.log = [&](const std::string& line) { std::cout << label << ": " << line << "\n"; }});
 }
 
 // stories260K imported from llama2.c, its tokenized dev text, and both backends.

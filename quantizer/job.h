@@ -1,4 +1,4 @@
-// A whole quantization job, as `nibble quantize` (and later the quantizer service) runs it: load the source
+// A whole quantization job, as `nibble quantize` and nibble-quantizer run it: load the source
 // model, read the calibration text, quantize (quantizer/quantize.h), evaluate perplexity before and after on
 // an evaluation text, and either publish the artifact into the model store (quantizer/publisher.h) or, for
 // fake-quant evaluation (any bits), only report the figures.
@@ -6,6 +6,10 @@
 // The artifact is evaluated as published: it is written into the staging directory, loaded back by the
 // engine's reader and measured there, and the figures go into its nibble.json. One thread; the backend is the
 // caller's and only used during the call.
+//
+// With a checkpoint directory the job saves each finished block there and a rerun of the same spec resumes
+// after the last one saved (a checkpoint that does not verify, or that another spec made, is logged and the
+// job starts again from block 0); the published bytes are those of an uninterrupted run.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +17,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/runtime/backend.h"
@@ -31,6 +36,13 @@ struct QuantizeJobSpec {
   QuantizeOptions quantize;                        // method, bits, group size, scale search, pack
   std::filesystem::path store_root;                // where to publish (when quantize.pack)
   std::string model_name;                          // store model name (when quantize.pack)
+  // Where each finished block is saved (quantizer/block_checkpoint.h) and a rerun of the same job resumes
+  // from; nullopt: no checkpoints.
+  std::optional<std::filesystem::path> checkpoint_dir;
+  // Recorded in nibble.json as "job". A rerun of a job that already published (the process died between the
+  // rename into the store and its caller learning of it) finds that version and returns it instead of
+  // publishing a second one. Empty: none.
+  std::string job_id;
 };
 
 struct QuantizeJobResult {
@@ -42,9 +54,32 @@ struct QuantizeJobResult {
   nlohmann::json manifest;  // what nibble.json holds beyond the file list
 };
 
+enum class JobPhase { kLoading, kCalibrating, kSearching, kWriting, kEvaluating, kPublishing };
+absl::string_view JobPhaseName(JobPhase phase);  // "loading", ..., "publishing"
+
+// Where a job stands, as its hooks hear it.
+struct JobProgress {
+  JobPhase phase = JobPhase::kLoading;
+  int64_t blocks_done = 0;
+  int64_t blocks_total = 0;                   // 0 until the source is loaded
+  std::optional<int64_t> resumed_from_block;  // the block this run started at, when it resumed a checkpoint
+  std::vector<LayerReport> resumed_blocks;    // then the reports of the blocks before it, from the checkpoint
+  const LayerReport* block = nullptr;         // the block just finished (valid during the call), else null
+  double seconds_per_block = 0;               // mean over the blocks done in this run
+  double eta_seconds = 0;                     // the remaining blocks at that mean
+  uint64_t peak_device_bytes = 0;             // the backend's device memory in use, at most, so far
+};
+
 // Progress lines for people: "block 3/32: ..." and the evaluation steps.
 using JobLog = std::function<void(const std::string& line)>;
 
-absl::StatusOr<QuantizeJobResult> RunQuantizeJob(Backend& backend, const QuantizeJobSpec& spec, const JobLog& log);
+// How a caller follows and stops a job; every member may be empty. They run on the job's thread.
+struct JobHooks {
+  JobLog log;
+  std::function<void(const JobProgress&)> progress;  // at each phase and after each block
+  std::function<absl::Status()> keep_going;          // before each phase and block; non-OK ends the job with it
+};
+
+absl::StatusOr<QuantizeJobResult> RunQuantizeJob(Backend& backend, const QuantizeJobSpec& spec, const JobHooks& hooks);
 
 }  // namespace nibble

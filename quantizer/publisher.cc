@@ -37,17 +37,6 @@ std::string HostName() {
   return host;
 }
 
-// Flushes a file or directory to disk (Internal naming it on failure).
-absl::Status SyncPath(const fs::path& path, bool directory) {
-  const int fd = open(path.c_str(), (directory ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::InternalError(absl::StrCat(path.string(), ": cannot open to sync: ", std::strerror(errno)));
-  const int rc = fsync(fd);
-  const int saved_errno = errno;
-  close(fd);
-  if (rc != 0) return absl::InternalError(absl::StrCat(path.string(), ": fsync failed: ", std::strerror(saved_errno)));
-  return absl::OkStatus();
-}
-
 // The staged files, sorted by name (nibble.json excluded); InvalidArgument on anything that is not a plain file.
 absl::StatusOr<std::vector<fs::path>> StagedFiles(const fs::path& dir) {
   std::vector<fs::path> files;
@@ -200,6 +189,17 @@ absl::StatusOr<int> RemoveStaleStaging(const ModelStore& store, std::chrono::sec
     }
   }
   return removed;
+}
+
+absl::StatusOr<std::optional<uint64_t>> FindVersionOfJob(const ModelStore& store, absl::string_view model,
+                                                         absl::string_view job_id) {
+  if (!fs::exists(store.ModelDir(model))) return std::nullopt;
+  NIBBLE_ASSIGN_OR_RETURN(std::vector<uint64_t> versions, store.ListVersions(model));
+  for (auto version = versions.rbegin(); version != versions.rend(); ++version) {
+    absl::StatusOr<Manifest> manifest = ReadManifest(store.VersionDir(model, *version));
+    if (manifest.ok() && manifest->json.value("job", "") == job_id) return *version;
+  }
+  return std::nullopt;
 }
 
 }  // namespace nibble

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -63,6 +64,11 @@ class StagingVersion {
 absl::StatusOr<uint64_t> PublishDirectory(const ModelStore& store, absl::string_view model,
                                           const std::filesystem::path& source_dir,
                                           const nlohmann::json& manifest_fields);
+
+// The version of `model` whose nibble.json says it was published by `job_id` ("job"), if any (a model without
+// a directory has none). Versions whose manifest cannot be read are skipped.
+absl::StatusOr<std::optional<uint64_t>> FindVersionOfJob(const ModelStore& store, absl::string_view model,
+                                                         absl::string_view job_id);
 
 // Deletes the staging directories of every model whose publisher is gone: those made on this host by a
 // process that no longer exists, and those of other hosts older than `foreign_age`. Returns how many it removed.

@@ -6,6 +6,7 @@
 #include "engine/base/parallel_for.h"
 #include "engine/base/status_macros.h"
 #include "engine/runtime/model_weights.h"
+#include "quantizer/block_checkpoint.h"
 #include "quantizer/block_runner.h"
 #include "quantizer/clip_search.h"
 #include "quantizer/float_layer.h"
@@ -225,7 +226,7 @@ absl::StatusOr<QuantMethod> ParseQuantMethod(absl::string_view name) {
 
 absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& source,
                                              const CalibrationSet* calibration, const QuantizeOptions& options,
-                                             const LayerProgress& progress) {
+                                             const QuantizeHooks& hooks) {
   NIBBLE_RETURN_IF_ERROR(ValidateOptions(source, calibration, options));
   // Every block's weights are checked (finite, not yet quantized) before any work starts.
   for (size_t l = 0; l < source.layers.size(); ++l) {
@@ -237,7 +238,19 @@ absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& 
   result.model = source;
   if (options.pack) result.model.config.awq = AwqConfig{options.spec.bits, options.spec.group_size, true, "gemm"};
 
-  // 1. The embeddings of the calibration blocks: decoder block 0's input hidden [N * T, D].
+  // 1. Where to start: after the blocks a resumed run finished, else at block 0.
+  const int64_t first_block = hooks.resume ? hooks.resume->blocks_done : 0;
+  if (first_block > num_layers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("quantize: the resume point has ", first_block, " blocks; the model has ", num_layers));
+  }
+  for (int64_t l = 0; l < first_block; ++l) {
+    result.model.layers[static_cast<size_t>(l)] = hooks.resume->layers[static_cast<size_t>(l)];
+    result.layers.push_back(hooks.resume->reports[static_cast<size_t>(l)]);
+  }
+
+  // 2. AWQ: the block runner and block first_block's input hidden [N * T, D]: the calibration embeddings, or
+  // the activations the resume point saved.
   std::optional<BlockRunner> runner;
   std::vector<float> hidden;
   if (options.method == QuantMethod::kAwq) {
@@ -247,12 +260,22 @@ absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& 
     NIBBLE_ASSIGN_OR_RETURN(runner,
                             BlockRunner::Create(backend, config, static_cast<int32_t>(calibration->blocks.size()),
                                                 static_cast<int32_t>(calibration->blocks.front().size())));
-    NIBBLE_ASSIGN_OR_RETURN(hidden, runner->Embed(source.embedding, calibration->blocks));
+    if (first_block == 0) {
+      NIBBLE_ASSIGN_OR_RETURN(hidden, runner->Embed(source.embedding, calibration->blocks));
+    } else if (first_block < num_layers) {
+      hidden = hooks.resume->activations;
+      if (static_cast<int64_t>(hidden.size()) != runner->num_tokens() * config.hidden_size) {
+        return absl::InvalidArgumentError(absl::StrCat("quantize: the resume point's activations hold ", hidden.size(),
+                                                       " values; the calibration set needs ",
+                                                       runner->num_tokens() * config.hidden_size));
+      }
+    }
   }
 
-  // 2. Each block in order.
+  // 3. Each remaining block in order.
   ThreadPool pool;  // the clip search runs on it
-  for (int64_t l = 0; l < num_layers; ++l) {
+  for (int64_t l = first_block; l < num_layers; ++l) {
+    if (hooks.keep_going) NIBBLE_RETURN_IF_ERROR(hooks.keep_going());
     const auto start = std::chrono::steady_clock::now();
     LayerReport report;
     report.index = l;
@@ -274,10 +297,16 @@ absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& 
       NIBBLE_RETURN_IF_ERROR(runner->Run(quantized, output).status());
       report.output_mse = MeanSquaredError(output, hidden);
     }
-    // d. Quantize (and pack) the block's Linears.
-    result.model.layers[static_cast<size_t>(l)] = QuantizedLayer(layer, options);
+    // d. Quantize (and pack) the block's Linears; save them with the next block's input.
+    HostLayer& quantized_layer = result.model.layers[static_cast<size_t>(l)];
+    quantized_layer = QuantizedLayer(layer, options);
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (progress) progress(report, num_layers);
+    if (hooks.checkpoint) {
+      const bool last = l + 1 == num_layers;
+      NIBBLE_RETURN_IF_ERROR(hooks.checkpoint->Save(result.model.config, quantized_layer, report,
+                                                    last ? std::span<const float>() : std::span<const float>(hidden)));
+    }
+    if (hooks.progress) hooks.progress(report, num_layers);
     result.layers.push_back(std::move(report));
   }
   return result;

@@ -57,11 +57,23 @@ struct QuantizeResult {
 // Called after each block with its report.
 using LayerProgress = std::function<void(const LayerReport& report, int64_t num_layers)>;
 
+class BlockCheckpoint;  // quantizer/block_checkpoint.h
+struct ResumePoint;
+
+// How a caller follows, interrupts and resumes the block loop; every member may be empty.
+struct QuantizeHooks {
+  LayerProgress progress;                    // after each block done in this call
+  const ResumePoint* resume = nullptr;       // blocks finished by an earlier run: the loop starts after them
+  BlockCheckpoint* checkpoint = nullptr;     // each finished block is saved here before `progress` hears of it
+  std::function<absl::Status()> keep_going;  // asked before each block; a non-OK status (Cancelled) ends the call
+};
+
 // `calibration` is required for AWQ and unused by RTN. InvalidArgument naming the tensor for NaN/inf weights,
 // naming the option for an unsupported spec (group size the model cannot use, bits other than 4 for an
-// artifact) or an already-quantized source.
+// artifact) or an already-quantized source, and a resume point that does not fit the model or calibration.
+// A run resumed from a checkpoint returns the same model as an uninterrupted one.
 absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& source,
                                              const CalibrationSet* calibration, const QuantizeOptions& options,
-                                             const LayerProgress& progress = nullptr);
+                                             const QuantizeHooks& hooks = {});
 
 }  // namespace nibble

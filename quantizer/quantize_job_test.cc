@@ -52,10 +52,10 @@ class QuantizeJobTest : public ::testing::Test {
   }
 
   absl::StatusOr<QuantizeJobResult> Run(const QuantizeJobSpec& spec) {
-    return RunQuantizeJob(*backend_, spec, [this](const std::string& line) {
+    return RunQuantizeJob(*backend_, spec, {.log = [this](const std::string& line) {
       std::cout << line << std::endl;
       log_.push_back(line);
-    });
+    }});
   }
 
   // Writes `host` (fp32) with the source's tokenizer into the model folder `dir`.

@@ -72,7 +72,7 @@ absl::Status Run(const Flags& flags) {
   if (!backend.ok()) return backend.status();
   std::cout << "quantizing on the " << (*backend)->name() << " backend" << std::endl;
   absl::StatusOr<QuantizeJobResult> result =
-      RunQuantizeJob(**backend, spec, [](const std::string& line) { std::cout << line << std::endl; });
+      RunQuantizeJob(**backend, spec, {.log = [](const std::string& line) { std::cout << line << std::endl; }});
   if (!result.ok()) return result.status();
   if (result->version) std::cout << result->version_dir.string() << std::endl;
   return absl::OkStatus();

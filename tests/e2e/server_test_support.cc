@@ -68,7 +68,7 @@ absl::StatusOr<uint64_t> PublishStoriesAwq(const std::filesystem::path& root, co
   spec.model_name = model;
   absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(BackendKind::kCpu);
   if (!backend.ok()) return backend.status();
-  absl::StatusOr<QuantizeJobResult> result = RunQuantizeJob(**backend, spec, [](const std::string&) {});
+  absl::StatusOr<QuantizeJobResult> result = RunQuantizeJob(**backend, spec, {});
   if (!result.ok()) return result.status();
   if (!result->version) return absl::InternalError("the AWQ job published nothing");
   return *result->version;
