@@ -31,6 +31,8 @@ ALLOWED = {
     "service/common": ["engine/base"],
     "service/client": ["proto", "engine/base"],
     "service/inference_server": [f"engine/{room}" for room in ENGINE_ROOMS] + ["proto", "service/common"],
+    "service/quantizer_server": [f"engine/{room}" for room in ENGINE_ROOMS]
+    + ["quantizer", "proto", "service/common"],
     "service/cli": [f"engine/{room}" for room in ENGINE_ROOMS]
     + ["quantizer", "proto", "service/common", "service/client"],
     "bench": [f"engine/{room}" for room in ENGINE_ROOMS] + ["quantizer", "proto", "service/client"],
