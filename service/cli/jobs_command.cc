@@ -1,5 +1,6 @@
 #include "service/cli/jobs_command.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -107,7 +108,11 @@ CLI::App* AddJobsSubcommand(CLI::App& jobs, const std::string& name, const std::
 }  // namespace
 
 absl::Status WatchJobToEnd(const client::Connection& connection, const std::string& id) {
-  client::JobProgress progress(std::cout, /*redraw=*/isatty(STDOUT_FILENO) == 1);
+  winsize window{};
+  const bool terminal = isatty(STDOUT_FILENO) == 1;
+  const int columns =
+      terminal && ioctl(STDOUT_FILENO, TIOCGWINSZ, &window) == 0 && window.ws_col > 0 ? window.ws_col : 80;
+  client::JobProgress progress(std::cout, /*redraw=*/terminal, columns);
   absl::StatusOr<v1::Job> job =
       client::FollowJob(connection, id, [&progress](const v1::Job& update) { progress.Update(update); });
   progress.Finish();

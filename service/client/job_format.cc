@@ -147,7 +147,9 @@ std::string ProgressLine(const v1::Job& job, int bar_width) {
 
 void JobProgress::Update(const v1::Job& job) {
   if (redraw_) {
-    out_ << "\r" << ProgressLine(job, /*bar_width=*/24) << "\x1b[K" << std::flush;
+    std::string line = ProgressLine(job, /*bar_width=*/24);
+    if (columns_ > 1 && line.size() >= static_cast<size_t>(columns_)) line.resize(columns_ - 1);
+    out_ << "\r" << line << "\x1b[K" << std::flush;
     shown_ = true;
     return;
   }

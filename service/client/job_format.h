@@ -6,6 +6,7 @@
 // it) and is used from one thread.
 #pragma once
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 
@@ -30,12 +31,13 @@ std::string JobTable(const google::protobuf::RepeatedPtrField<v1::Job>& jobs);
 // done; none when 0), the state or phase, "block 3/5", s/block and the ETA, then the last block's losses.
 std::string ProgressLine(const v1::Job& job, int bar_width);
 
-// Shows the messages of a WatchJob stream. With `redraw` (stdout is a terminal) each Update redraws one line
-// in place ('\r', the line, erase to its end); otherwise it writes a line only when the state, the phase or
-// the blocks done changed since the last one, so that a log gets one line per block.
+// Shows the messages of a WatchJob stream. With `redraw` (stdout is a terminal `columns` wide) each Update
+// redraws one line in place ('\r', the line cut to columns - 1 so that it never wraps, erase to its end);
+// otherwise it writes a whole line only when the state, the phase or the blocks done changed since the last
+// one, so that a log gets one line per block.
 class JobProgress {
  public:
-  JobProgress(std::ostream& out, bool redraw) : out_(out), redraw_(redraw) {}
+  JobProgress(std::ostream& out, bool redraw, int columns = 80) : out_(out), redraw_(redraw), columns_(columns) {}
 
   void Update(const v1::Job& job);
   // Ends a redrawn line with '\n' (nothing otherwise, and nothing when no Update came).
@@ -44,6 +46,7 @@ class JobProgress {
  private:
   std::ostream& out_;
   const bool redraw_;
+  const int columns_;
   bool shown_ = false;
   v1::JobState state_ = v1::JOB_STATE_UNSPECIFIED;
   v1::JobPhase phase_ = v1::JOB_PHASE_UNSPECIFIED;

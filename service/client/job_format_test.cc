@@ -143,13 +143,21 @@ TEST(ProgressLineTest, BarFillsWithTheShareOfBlocksDone) {
 
 TEST(JobProgressTest, RedrawsOneLineInPlaceOnATerminal) {
   std::ostringstream out;
-  JobProgress progress(out, /*redraw=*/true);
+  JobProgress progress(out, /*redraw=*/true, /*columns=*/200);
   v1::Job job = SearchingJob();
   progress.Update(job);
   progress.Update(job);
   progress.Finish();
   const std::string line = "\r" + ProgressLine(job, 24) + "\x1b[K";
   EXPECT_EQ(out.str(), line + line + "\n");
+}
+
+TEST(JobProgressTest, CutsARedrawnLineToTheTerminalSoThatItNeverWraps) {
+  std::ostringstream out;
+  JobProgress progress(out, /*redraw=*/true, /*columns=*/40);
+  progress.Update(SearchingJob());
+  ASSERT_GT(ProgressLine(SearchingJob(), 24).size(), 40u);
+  EXPECT_EQ(out.str(), "\r" + ProgressLine(SearchingJob(), 24).substr(0, 39) + "\x1b[K");
 }
 
 TEST(JobProgressTest, WritesOneLinePerChangeOtherwise) {
