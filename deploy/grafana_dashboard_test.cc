@@ -1,6 +1,7 @@
 // The Grafana dashboard (deploy/grafana/nibble-dashboard.json) parses, its panels are well formed, and every
 // PromQL expression in it names only metric families that ../shared/docs/design.md lists (histogram series
-// by their _bucket/_sum/_count names), covering what the dashboard is for.
+// by their _bucket/_sum/_count names), covering what the dashboard is for: nibble-server's and
+// nibble-quantizer's. The alerting rules (deploy/prometheus/rules.yml) name only those families too.
 #include <fstream>
 #include <regex>
 #include <set>
@@ -55,6 +56,13 @@ void CollectExpressions(const nlohmann::json& node, std::vector<std::string>& ou
   }
 }
 
+// The metric families design.md lists.
+std::set<std::string> DesignFamilies(const std::filesystem::path& design_path) {
+  std::set<std::string> families;
+  for (const std::string& name : NibbleNames(ReadFile(design_path))) families.insert(name);
+  return families;
+}
+
 class GrafanaDashboardTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -89,8 +97,7 @@ TEST_F(GrafanaDashboardTest, PanelsAreWellFormed) {
 
 TEST_F(GrafanaDashboardTest, ExpressionsNameOnlyTheDesignsMetricFamilies) {
   NIBBLE_REQUIRE_SHARED(design_path, "docs/design.md");
-  std::set<std::string> families;
-  for (const std::string& name : NibbleNames(ReadFile(design_path))) families.insert(name);
+  const std::set<std::string> families = DesignFamilies(design_path);
   ASSERT_TRUE(families.contains("nibble_time_to_first_token_seconds")) << "design.md lists no metrics?";
 
   std::vector<std::string> expressions;
@@ -110,9 +117,34 @@ TEST_F(GrafanaDashboardTest, ExpressionsNameOnlyTheDesignsMetricFamilies) {
        {"nibble_time_to_first_token_seconds", "nibble_inter_token_latency_seconds",
         "nibble_e2e_request_latency_seconds", "nibble_generation_tokens_total", "nibble_requests_total",
         "nibble_requests_running", "nibble_requests_waiting", "nibble_kv_cache_usage_ratio",
-        "nibble_gpu_memory_used_bytes", "nibble_gpu_memory_total_bytes", "nibble_model_weight_bytes"}) {
+        "nibble_gpu_memory_used_bytes", "nibble_gpu_memory_total_bytes", "nibble_model_weight_bytes",
+        "nibble_quant_jobs", "nibble_quant_job_duration_seconds", "nibble_quant_block_seconds",
+        "nibble_quant_peak_gpu_memory_bytes"}) {
     EXPECT_TRUE(used.contains(wanted)) << "the dashboard shows nothing of " << wanted;
   }
+}
+
+// Every alert's `expr:` (one line each in rules.yml) names design.md's families only, and each service has one.
+TEST(PrometheusRulesTest, ExpressionsNameOnlyTheDesignsMetricFamilies) {
+  NIBBLE_REQUIRE_SHARED(design_path, "docs/design.md");
+  const std::set<std::string> families = DesignFamilies(design_path);
+  std::istringstream rules(ReadFile(std::filesystem::path(NIBBLE_DEPLOY_DIR) / "prometheus/rules.yml"));
+  static const std::regex expr_line(R"(^\s*expr:\s*(.+)$)");
+  std::set<std::string> used;
+  int expressions = 0;
+  for (std::string line; std::getline(rules, line);) {
+    std::smatch match;
+    if (!std::regex_match(line, match, expr_line)) continue;
+    ++expressions;
+    for (const std::string& series : NibbleNames(match[1].str())) {
+      const std::string family = Family(series, families);
+      EXPECT_TRUE(families.contains(family)) << series << " is not a metric family of design.md, in: " << line;
+      used.insert(family);
+    }
+  }
+  EXPECT_GE(expressions, 5) << "rules.yml holds fewer alerts than it did";
+  EXPECT_TRUE(used.contains("nibble_time_to_first_token_seconds")) << "no nibble-server alert on latency";
+  EXPECT_TRUE(used.contains("nibble_quant_jobs")) << "no nibble-quantizer alert on failed jobs";
 }
 
 }  // namespace

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
 #include "service/cli/generate_options.h"
 #include "service/cli/offline_commands.h"
 #include "service/cli/server_commands.h"
@@ -25,24 +24,17 @@ struct Flags {
   std::vector<CLI::Option*> connection_options;  // [0] is --server
 };
 
-// InvalidArgument naming the first of `options` that was given, saying which mode it belongs to.
-absl::Status RejectGiven(const std::vector<CLI::Option*>& options, absl::string_view why) {
-  for (const CLI::Option* option : options) {
-    if (option->count() > 0) return absl::InvalidArgumentError(absl::StrCat(option->get_name(), " ", why));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Run(const Flags& flags) {
   if (flags.connection.server.empty()) {
-    if (absl::Status status = RejectGiven(flags.connection_options, "applies only with --server ADDR"); !status.ok()) {
+    if (absl::Status status = client::RejectGiven(flags.connection_options, "applies only with --server ADDR");
+        !status.ok()) {
       return status;
     }
     return RunLocalGenerate(flags.generate, flags.backend);
   }
-  if (absl::Status status = RejectGiven({flags.backend_option, flags.store_option},
-                                        "applies only to local generation (without --server): the server "
-                                        "runs on its own backend and store");
+  if (absl::Status status = client::RejectGiven({flags.backend_option, flags.store_option},
+                                                "applies only to local generation (without --server): the server "
+                                                "runs on its own backend and store");
       !status.ok()) {
     return status;
   }

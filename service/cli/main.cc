@@ -2,6 +2,7 @@
 // lists the subcommands; `nibble <subcommand> --help` explains each.
 #include "CLI/CLI.hpp"
 #include "service/cli/generate_command.h"
+#include "service/cli/jobs_command.h"
 #include "service/cli/offline_commands.h"
 #include "service/cli/quantize_command.h"
 #include "service/cli/server_commands.h"
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   nibble::cli::RegisterImportLlama2c(app, exit_code);
   nibble::cli::RegisterSynth(app, exit_code);
   nibble::cli::RegisterGenerate(app, exit_code);
+  nibble::cli::RegisterJobs(app, exit_code);
   nibble::cli::RegisterModels(app, exit_code);
   nibble::cli::RegisterPerplexity(app, exit_code);
   nibble::cli::RegisterQuantize(app, exit_code);

@@ -1,5 +1,6 @@
 // A client's connection to a nibble service: one gRPC channel (plain text, TLS or mTLS) and the bearer
-// token every call carries as `authorization: Bearer <token>` metadata.
+// token every call carries as `authorization: Bearer <token>` metadata. The channel carries a stub of each
+// service (nibble-server's Inference, nibble-quantizer's Quantizer); a call reaches whichever one `server` runs.
 //
 // Open() reads the certificate and token files and creates the channel; nothing touches the network until
 // the first call (gRPC connects lazily). Errors are statuses naming the file or the server. A Connection is
@@ -15,6 +16,7 @@
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "nibble/v1/inference.grpc.pb.h"
+#include "nibble/v1/quantizer.grpc.pb.h"
 
 namespace nibble::client {
 
@@ -37,6 +39,7 @@ class Connection {
 
   const std::string& server() const { return options_.server; }
   v1::Inference::Stub& inference() const { return *inference_; }
+  v1::Quantizer::Stub& quantizer() const { return *quantizer_; }
 
   // Prepares `context` for one call: the bearer token and the deadline (when the options set a timeout).
   void Prepare(grpc::ClientContext& context) const;
@@ -51,6 +54,7 @@ class Connection {
   ConnectionOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Inference::Stub> inference_;
+  std::unique_ptr<v1::Quantizer::Stub> quantizer_;
   std::string token_;
 };
 

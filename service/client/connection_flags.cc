@@ -1,5 +1,7 @@
 #include "service/client/connection_flags.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace nibble::client {
 
 std::vector<CLI::Option*> AddConnectionFlags(CLI::App& command, ConnectionOptions& options, bool server_required) {
@@ -37,6 +39,13 @@ std::vector<CLI::Option*> AddConnectionFlags(CLI::App& command, ConnectionOption
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str(),
   };
+}
+
+absl::Status RejectGiven(const std::vector<CLI::Option*>& options, absl::string_view why) {
+  for (const CLI::Option* option : options) {
+    if (option->count() > 0) return absl::InvalidArgumentError(absl::StrCat(option->get_name(), " ", why));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace nibble::client

@@ -5,6 +5,8 @@
 //   - `nibble models` lists the model as available; errors print their gRPC code and exit 1;
 //   - a server with a token refuses calls without it (UNAUTHENTICATED) and serves those with --token-file;
 //   - nibble-load's table counts every request it sent as completed;
+//   - `nibble quantize` without --server publishes here; each mode refuses the other's flags; the job commands
+//     reach the Quantizer service on the same channel (nibble-server answers UNIMPLEMENTED);
 //   - the Grafana dashboard's expressions find the server's series in a real Prometheus;
 //   - the server exits 0 on SIGTERM.
 #include <fcntl.h>
@@ -272,9 +274,52 @@ TEST_F(CliEndToEndTest, LoadGeneratorCountsEveryRequest) {
   EXPECT_THAT(load.out, HasSubstr("errors           none"));
 }
 
+// `nibble quantize` without --server runs here and publishes as before (RTN: seconds on stories260K), and each
+// mode refuses the other's flags instead of ignoring them.
+TEST_F(CliEndToEndTest, QuantizeRunsHereWithoutServerAndRefusesTheOtherModesFlags) {
+  const std::filesystem::path store = temp_->path() / "quantize-store";
+  const Output local = Nibble({"quantize", "--model", hf_dir_.string(), "--method", "rtn", "--group-size", "32",
+                               "--store", store.string(), "--name", "local", "--backend", "cpu"});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_THAT(local.out, HasSubstr((store / "local" / "1").string()));
+  EXPECT_TRUE(std::filesystem::is_regular_file(store / "local" / "1" / "nibble.json"));
+
+  const Output watch_here = Nibble({"quantize", "--model", hf_dir_.string(), "--method", "rtn", "--store",
+                                    store.string(), "--name", "x", "--watch"});
+  EXPECT_EQ(watch_here.exit_code, 1);
+  EXPECT_THAT(watch_here.err, HasSubstr("error: INVALID_ARGUMENT: --watch applies only with --server ADDR"));
+  const Output missing = Nibble({"quantize", "--model", (temp_->path() / "no-such-model").string(), "--method", "rtn",
+                                 "--store", store.string(), "--name", "x"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("error: NOT_FOUND: --model: "));
+
+  const Output backend_there =
+      Nibble({"quantize", "--server", server_->address, "--model", "/models/m", "--name", "x", "--backend", "cpu"});
+  EXPECT_EQ(backend_there.exit_code, 1);
+  EXPECT_THAT(backend_there.err, HasSubstr("error: INVALID_ARGUMENT: --backend applies only to quantizing here"));
+}
+
+// The job commands call nibble.v1.Quantizer on the connection's channel: a nibble-server, which serves only
+// Inference, answers UNIMPLEMENTED, reported with the server and the RPC like every other call's error.
+TEST_F(CliEndToEndTest, JobCommandsCallTheQuantizerServiceAndReportItsStatus) {
+  const Output list = Nibble({"jobs", "list", "--server", server_->address});
+  EXPECT_EQ(list.exit_code, 1);
+  EXPECT_THAT(list.err, HasSubstr(absl::StrCat("error: UNIMPLEMENTED: ", server_->address, ": ListJobs: ")));
+  const Output watch = Nibble({"jobs", "watch", "--server", server_->address, "job-0000000000000001"});
+  EXPECT_EQ(watch.exit_code, 1);
+  EXPECT_THAT(watch.err, HasSubstr(absl::StrCat("error: UNIMPLEMENTED: ", server_->address, ": WatchJob: ")));
+  const Output submit =
+      Nibble({"quantize", "--server", server_->address, "--model", "/models/m", "--name", "x", "--watch"});
+  EXPECT_EQ(submit.exit_code, 1);
+  EXPECT_THAT(submit.err, HasSubstr(absl::StrCat("error: UNIMPLEMENTED: ", server_->address, ": SubmitJob: ")));
+  const Output state = Nibble({"jobs", "list", "--server", server_->address, "--state", "done"});
+  EXPECT_EQ(state.exit_code, 1);
+  EXPECT_THAT(state.err, HasSubstr("error: INVALID_ARGUMENT: --state: \"done\" is not a job state"));
+}
+
 // The Grafana dashboard against a real Prometheus scraping this server after some load: every expression
-// finds series (the GPU panels excepted: no GPU here), so the dashboard's metric and label names are the
-// server's. Skips where the `prometheus` binary is absent (scripts/install-deps.sh installs it).
+// finds series (the GPU panels excepted: no GPU here; and nibble-quantizer's), so the dashboard's metric and label
+// names are the server's. Skips where the `prometheus` binary is absent (scripts/install-deps.sh installs it).
 TEST_F(CliEndToEndTest, DashboardQueriesFindTheServersSeries) {
   if (std::string(NIBBLE_LOAD_BIN).empty()) GTEST_SKIP() << "nibble-load is not built (NIBBLE_BENCH=OFF)";
   const std::filesystem::path dir = temp_->path() / "prometheus";
@@ -300,7 +345,8 @@ TEST_F(CliEndToEndTest, DashboardQueriesFindTheServersSeries) {
   for (const nlohmann::json& panel : dashboard.at("panels")) {
     for (const nlohmann::json& target : panel.at("targets")) {
       std::string expr = target.at("expr");
-      if (expr.find("nibble_gpu_") != std::string::npos) continue;
+      // No GPU here; the quantizer's panels are nibble-quantizer's series, which this server does not export.
+      if (expr.find("nibble_gpu_") != std::string::npos || expr.find("nibble_quant_") != std::string::npos) continue;
       expr = std::regex_replace(expr, std::regex("\\$__rate_interval"), "1m");
       pending.push_back(std::regex_replace(expr, std::regex("\\$model"), ".*"));
     }
