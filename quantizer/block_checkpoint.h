@@ -33,7 +33,7 @@
 #include "engine/io/host_model.h"
 #include "engine/io/model_config.h"
 #include "nlohmann/json.hpp"
-#include "quantizer/quantize.h"
+#include "quantizer/layer_report.h"
 
 namespace nibble {
 
@@ -72,9 +72,5 @@ class BlockCheckpoint {
   nlohmann::json fingerprint_;
   nlohmann::json blocks_ = nlohmann::json::array();  // progress.json's "blocks" so far
 };
-
-// A block's report as nibble.json's "layers" entries and progress.json hold it, and back.
-nlohmann::json LayerReportJson(const LayerReport& report);
-absl::StatusOr<LayerReport> LayerReportFromJson(const nlohmann::json& json);
 
 }  // namespace nibble

@@ -18,6 +18,7 @@
 #include "engine/runtime/backend.h"
 #include "quantizer/calibration.h"
 #include "quantizer/group_quantizer.h"
+#include "quantizer/layer_report.h"
 #include "quantizer/scale_search.h"
 
 namespace nibble {
@@ -31,22 +32,6 @@ struct QuantizeOptions {
   QuantSpec spec;                                         // bits 4 (3 only when !pack), group size 128
   ScaleSearchMode scale_search = ScaleSearchMode::kBoth;  // AWQ only
   bool pack = true;  // true: AutoAWQ GEMM Linears (an artifact); false: dense fp32 fake-quant (evaluation)
-};
-
-struct ScaleGroupReport {
-  std::string layers;   // "q,k,v", "o", "gate,up", "down"
-  std::string formula;  // "act" or "duo"
-  double alpha = 0;
-  double loss = 0;            // module output MSE with the chosen scales
-  double loss_at_alpha0 = 0;  // with plain RTN of the group (act, alpha 0)
-};
-
-struct LayerReport {
-  int64_t index = 0;
-  std::vector<ScaleGroupReport> scale_groups;  // empty for RTN
-  double clip_error = 0;                       // mean best clipping error over the clipped Linears (AWQ)
-  double output_mse = 0;  // block output MSE, quantized vs full precision, on the calibration set (AWQ)
-  double seconds = 0;
 };
 
 struct QuantizeResult {

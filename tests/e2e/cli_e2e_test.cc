@@ -7,7 +7,9 @@
 //   - nibble-load's table counts every request it sent as completed;
 //   - `nibble quantize` without --server publishes here; each mode refuses the other's flags; the job commands
 //     reach the Quantizer service on the same channel (nibble-server answers UNIMPLEMENTED);
-//   - the Grafana dashboard's expressions find the server's series in a real Prometheus;
+//   - with a nibble-quantizer on the same store: `nibble quantize --server --watch` follows an AWQ job block by
+//     block and nibble-server serves the result; `nibble jobs list|get|cancel|watch`; refusals print the code;
+//   - the Grafana dashboard's expressions find both services' series in a real Prometheus;
 //   - the server exits 0 on SIGTERM.
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -132,11 +134,15 @@ class CliEndToEndTest : public ::testing::Test {
     ASSERT_TRUE(Publish(hf_dir_, temp_->path() / "store").ok());
     server_ = new Server(StartServer(temp_->path() / "server", {}));
     ASSERT_NO_FATAL_FAILURE(WaitServing(*server_, {}));
+    quantizer_ = new Server(StartQuantizer());
+    ASSERT_NO_FATAL_FAILURE(WaitAnswering(*quantizer_, {"jobs", "list"}));
   }
 
   static void TearDownTestSuite() {
     if (server_ != nullptr) StopServer(*server_);
+    if (quantizer_ != nullptr) StopServer(*quantizer_);
     delete server_;
+    delete quantizer_;
     delete temp_;
     delete skip_reason_;
   }
@@ -167,6 +173,39 @@ class CliEndToEndTest : public ::testing::Test {
     args.insert(args.end(), flags.begin(), flags.end());
     server.pid = Spawn(args, name.string() + ".out", server.log);
     return server;
+  }
+
+  // Starts nibble-quantizer on the suite's store, reading from the suite's directory and ../shared/data.
+  static Server StartQuantizer() {
+    Server quantizer;
+    quantizer.address = absl::StrCat("127.0.0.1:", FreePort());
+    const int metrics_port = FreePort();
+    quantizer.metrics_address = absl::StrCat("127.0.0.1:", metrics_port);
+    quantizer.log = (temp_->path() / "quantizer.log").string();
+    quantizer.pid = Spawn({NIBBLE_QUANTIZER_BIN, "--store", (temp_->path() / "store").string(), "--state-dir",
+                           (temp_->path() / "quantizer-state").string(), "--source-root", temp_->path().string(),
+                           "--source-root", testing::SharedFile("data")->string(), "--listen", quantizer.address,
+                           "--metrics-port", absl::StrCat(metrics_port), "--backend", "cpu"},
+                          temp_->path() / "quantizer.out", quantizer.log);
+    return quantizer;
+  }
+
+  // Returns once `nibble <command> --server ADDR` succeeds; fails when the service exits or takes over 60 s.
+  static void WaitAnswering(Server& service, const std::vector<std::string>& command) {
+    ASSERT_GT(service.pid, 0) << "cannot start " << NIBBLE_QUANTIZER_BIN;
+    std::vector<std::string> args = {NIBBLE_CLI_BIN};
+    args.insert(args.end(), command.begin(), command.end());
+    args.insert(args.end(), {"--server", service.address});
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (RunToEnd(args, temp_->path()).exit_code == 0) return;
+      if (waitpid(service.pid, nullptr, WNOHANG) == service.pid) {
+        service.pid = -1;
+        FAIL() << "the service exited:\n" << ReadFile(service.log);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    FAIL() << "no answer within 60 s:\n" << ReadFile(service.log);
   }
 
   // Returns once `nibble models` (with `client_flags`) shows the model available: the server loads it in the
@@ -210,6 +249,7 @@ class CliEndToEndTest : public ::testing::Test {
   static inline std::string* skip_reason_ = nullptr;
   static inline std::filesystem::path hf_dir_;
   static inline Server* server_ = nullptr;
+  static inline Server* quantizer_ = nullptr;
 };
 
 TEST_F(CliEndToEndTest, GreedyTextThroughTheServerIsTheOfflineText) {
@@ -317,16 +357,113 @@ TEST_F(CliEndToEndTest, JobCommandsCallTheQuantizerServiceAndReportItsStatus) {
   EXPECT_THAT(state.err, HasSubstr("error: INVALID_ARGUMENT: --state: \"done\" is not a job state"));
 }
 
-// The Grafana dashboard against a real Prometheus scraping this server after some load: every expression
-// finds series (the GPU panels excepted: no GPU here; and nibble-quantizer's), so the dashboard's metric and label
-// names are the server's. Skips where the `prometheus` binary is absent (scripts/install-deps.sh installs it).
-TEST_F(CliEndToEndTest, DashboardQueriesFindTheServersSeries) {
+// `nibble quantize --server --watch` runs an AWQ job on nibble-quantizer: one line per block (stdout is not a
+// terminal), the published path last, exit 0; `nibble jobs` lists and shows it; nibble-server serves the new
+// model from the shared store.
+TEST_F(CliEndToEndTest, QuantizeOnTheQuantizerWatchesEachBlockAndTheServerServesTheResult) {
+  const Output job = Nibble({"quantize",
+                             "--server",
+                             quantizer_->address,
+                             "--model",
+                             hf_dir_.string(),
+                             "--calib",
+                             testing::SharedFile("data/tinystories-dev-50.txt")->string(),
+                             "--separator",
+                             "<|endoftext|>",
+                             "--n-samples",
+                             "4",
+                             "--seqlen",
+                             "64",
+                             "--group-size",
+                             "32",
+                             "--name",
+                             "stories-awq",
+                             "--request-id",
+                             "cli-e2e-1",
+                             "--watch"});
+  ASSERT_EQ(job.exit_code, 0) << job.out << job.err;
+  for (int block = 1; block <= 5; ++block) EXPECT_THAT(job.out, HasSubstr(absl::StrCat("block ", block, "/5")));
+  const std::string published = (temp_->path() / "store" / "stories-awq" / "1").string();
+  EXPECT_THAT(job.out, HasSubstr(published));
+  const Output list = Nibble({"jobs", "list", "--server", quantizer_->address});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("stories-awq"));
+  EXPECT_THAT(list.out, HasSubstr("succeeded"));
+  const std::string id = list.out.substr(list.out.find("job-"), 20);
+  const Output get = Nibble({"jobs", "get", id, "--json", "--server", quantizer_->address});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  const nlohmann::json got = nlohmann::json::parse(get.out);
+  EXPECT_EQ(got.at("state"), "JOB_STATE_SUCCEEDED");
+  EXPECT_EQ(got.at("requestId"), "cli-e2e-1");
+  EXPECT_EQ(got.at("blocks").size(), 5u);
+  // The same request id again is the same job, already done.
+  const Output again = Nibble({"quantize", "--server", quantizer_->address, "--model", hf_dir_.string(), "--calib",
+                               testing::SharedFile("data/tinystories-dev-50.txt")->string(), "--separator",
+                               "<|endoftext|>", "--n-samples", "4", "--seqlen", "64", "--group-size", "32", "--name",
+                               "stories-awq", "--request-id", "cli-e2e-1"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr(id));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  Output models;
+  while (std::chrono::steady_clock::now() < deadline) {
+    models = Nibble({"models", "--server", server_->address});
+    if (models.out.find("stories-awq") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_THAT(models.out, HasSubstr("stories-awq")) << "nibble-server picks the new model up from the store";
+}
+
+// A job refused at submission prints the quantizer's message and exits 1; `jobs cancel` ends a queued job.
+TEST_F(CliEndToEndTest, QuantizerRefusalsAndCancellationThroughTheCommandLine) {
+  const Output outside =
+      Nibble({"quantize", "--server", quantizer_->address, "--model", "/etc", "--method", "rtn", "--name", "refused"});
+  EXPECT_EQ(outside.exit_code, 1);
+  EXPECT_THAT(outside.err, HasSubstr("PERMISSION_DENIED"));
+  EXPECT_THAT(outside.err, HasSubstr("spec.source_model"));
+  const std::vector<std::string> slow_job = {"quantize",
+                                             "--server",
+                                             quantizer_->address,
+                                             "--model",
+                                             hf_dir_.string(),
+                                             "--calib",
+                                             testing::SharedFile("data/tinystories-dev-50.txt")->string(),
+                                             "--separator",
+                                             "<|endoftext|>",
+                                             "--n-samples",
+                                             "32",
+                                             "--seqlen",
+                                             "256",
+                                             "--group-size",
+                                             "32",
+                                             "--name",
+                                             "busy"};
+  const Output first = Nibble(slow_job);
+  const Output second = Nibble(slow_job);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  const std::string queued_id = second.out.substr(second.out.find("job-"), 20);
+  const Output cancelled = Nibble({"jobs", "cancel", queued_id, "--server", quantizer_->address});
+  ASSERT_EQ(cancelled.exit_code, 0) << cancelled.err;
+  EXPECT_THAT(cancelled.out, HasSubstr("cancelled"));
+  const std::string running_id = first.out.substr(first.out.find("job-"), 20);
+  ASSERT_EQ(Nibble({"jobs", "cancel", running_id, "--server", quantizer_->address}).exit_code, 0);
+  const Output watched = Nibble({"jobs", "watch", running_id, "--server", quantizer_->address});
+  EXPECT_NE(watched.exit_code, 0) << "a cancelled job is not a success";
+  EXPECT_THAT(watched.out + watched.err, HasSubstr("cancelled"));
+}
+
+// The Grafana dashboard against a real Prometheus scraping this server after some load and the quantizer after
+// a job: every expression finds series (the GPU panels excepted: no GPU here), so the dashboard's metric and
+// label names are the services'. Skips where the `prometheus` binary is absent (scripts/install-deps.sh installs it).
+TEST_F(CliEndToEndTest, DashboardQueriesFindTheServicesSeries) {
   if (std::string(NIBBLE_LOAD_BIN).empty()) GTEST_SKIP() << "nibble-load is not built (NIBBLE_BENCH=OFF)";
   const std::filesystem::path dir = temp_->path() / "prometheus";
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "prometheus.yml") << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
                                         << "scrape_configs:\n  - job_name: nibble-server\n"
                                         << "    static_configs: [{targets: [\"" << server_->metrics_address
+                                        << "\"]}]\n  - job_name: nibble-quantizer\n"
+                                        << "    static_configs: [{targets: [\"" << quantizer_->metrics_address
                                         << "\"]}]\n";
   const std::string prometheus_address = absl::StrCat("127.0.0.1:", FreePort());
   const pid_t prometheus =
@@ -338,6 +475,9 @@ TEST_F(CliEndToEndTest, DashboardQueriesFindTheServersSeries) {
                                 "--concurrency", "4", "--prompt-tokens", "8", "--max-tokens", "16"},
                                temp_->path());
   ASSERT_EQ(load.exit_code, 0) << load.out << load.err;
+  const Output job = Nibble({"quantize", "--server", quantizer_->address, "--model", hf_dir_.string(), "--method",
+                             "rtn", "--group-size", "32", "--name", "dashboard-rtn", "--watch"});
+  ASSERT_EQ(job.exit_code, 0) << job.out << job.err;
 
   std::ifstream file(std::filesystem::path(NIBBLE_DEPLOY_DIR) / "grafana/nibble-dashboard.json");
   const nlohmann::json dashboard = nlohmann::json::parse(file);
@@ -345,8 +485,7 @@ TEST_F(CliEndToEndTest, DashboardQueriesFindTheServersSeries) {
   for (const nlohmann::json& panel : dashboard.at("panels")) {
     for (const nlohmann::json& target : panel.at("targets")) {
       std::string expr = target.at("expr");
-      // No GPU here; the quantizer's panels are nibble-quantizer's series, which this server does not export.
-      if (expr.find("nibble_gpu_") != std::string::npos || expr.find("nibble_quant_") != std::string::npos) continue;
+      if (expr.find("nibble_gpu_") != std::string::npos) continue;  // no GPU here
       expr = std::regex_replace(expr, std::regex("\\$__rate_interval"), "1m");
       pending.push_back(std::regex_replace(expr, std::regex("\\$model"), ".*"));
     }

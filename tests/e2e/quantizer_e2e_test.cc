@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/file_io.h"
 #include "engine/io/model_store.h"
 #include "tests/e2e/quantizer_test_support.h"
 #include "tests/e2e/server_test_support.h"
@@ -342,6 +343,50 @@ TEST_F(QuantizerE2eTest, MetricsCountTheJobsByStateAndEveryBlockAfterAKnownWorkl
   EXPECT_EQ(MetricValue(*metrics, "nibble_quant_peak_gpu_memory_bytes"), 0.0) << "the CPU backend holds no GPU memory";
   EXPECT_TRUE(HasFamily(*metrics, "nibble_build_info"));
   EXPECT_TRUE(HasFamily(*metrics, "process_resident_memory_bytes"));
+}
+
+TEST_F(QuantizerE2eTest, ReadersNeedTheTokenAndOnlyTheAdminTokenSubmitsOrCancels) {
+  const fs::path reader_token = state_.path() / "reader-token";
+  const fs::path admin_token = state_.path() / "admin-token";
+  ASSERT_TRUE(WriteFileContents(reader_token, "reader-secret\n").ok());
+  ASSERT_TRUE(WriteFileContents(admin_token, "admin-secret\n").ok());
+  quantizer_server::QuantizerOptions options = Options();
+  options.auth_token_file = reader_token.string();
+  options.admin_token_file = admin_token.string();
+  StartQuantizerWith(options);
+  auto submit = [&](const std::string& token) {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    v1::SubmitJobRequest request;
+    *request.mutable_spec() = StoriesJob("secured", 4, 64);
+    v1::Job job;
+    return std::make_pair(quantizer_.stub->SubmitJob(&context, request, &job), job);
+  };
+  auto list = [&](const std::string& token) {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    v1::ListJobsResponse response;
+    return quantizer_.stub->ListJobs(&context, v1::ListJobsRequest(), &response);
+  };
+  EXPECT_EQ(submit("").first.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(submit("reader-secret").first.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(list("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(list("admin-secret").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(list("reader-secret").ok());
+  const auto [submitted, job] = submit("admin-secret");
+  ASSERT_TRUE(submitted.ok()) << submitted.error_message();
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer reader-secret");
+    v1::CancelJobRequest request;
+    request.set_id(job.id());
+    v1::Job cancelled;
+    EXPECT_EQ(quantizer_.stub->CancelJob(&context, request, &cancelled).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  // Health needs no token (kubelets probe it).
+  EXPECT_EQ(HealthStatus(*quantizer_.channel, "").value_or(0), 1);
+  EXPECT_EQ(HealthStatus(*quantizer_.channel, "nibble.v1.Quantizer").value_or(0), 1);
 }
 
 }  // namespace
