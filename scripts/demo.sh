@@ -101,6 +101,7 @@ wait_for() {
 }
 
 step "starting nibble-quantizer on $quantizer_address ($backend backend, metrics on :$quantizer_metrics_port)"
+mapfile -t source_roots < <(printf '%s\n' "${source_roots[@]}" | sort -u)
 root_flags=()
 for root in "${source_roots[@]}"; do root_flags+=(--source-root "$root"); done
 echo "source roots: ${source_roots[*]}"

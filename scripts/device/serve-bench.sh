@@ -10,20 +10,26 @@
 #             128 output tokens, ignore_eos; GPU memory and KV usage read from /metrics while it runs
 #   cancel    64 streams of which 32 hit a 1 s deadline: KV usage returns to 0
 #   swap      a new version of the 7B model published (renamed into place) under 32 streams: none dropped
+#   quantizer nibble-quantizer --backend cuda on the same store: an AWQ job of stories260K submitted with
+#             `nibble quantize --server --watch` while 16 streams run on stories260k; the server swaps to the new
+#             version with none dropped (its log in quantizer.log)
 #   drain     SIGTERM under load: the server finishes its streams and exits 0
 # decode_bench's figures at the same batch sizes come from scripts/device/build-test-bench.sh e2e, run in the
 # same session.
 #
-#   scripts/device/serve-bench.sh [correct] [serve] [cancel] [swap] [drain]     (default: all)
+#   scripts/device/serve-bench.sh [correct] [serve] [cancel] [swap] [quantizer] [drain]     (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/nibble-out}
 mkdir -p "$out"
-steps=${*:-correct serve cancel swap drain}
+steps=${*:-correct serve cancel swap quantizer drain}
 shared=${NIBBLE_SHARED:-$PWD/.device-shared}
 work=${NIBBLE_WORK:-$PWD/.nibble-run/serve-bench}  # git-ignored: a warm machine keeps the store between calls
 store=$work/store
-services=$PWD/.device-services
+services=$PWD/.nibble-run/services  # unpacked from the carried .device-services/services.tar.xz
+if [[ ! -x $services/bin/nibble || .device-services/services.tar.xz -nt $services/bin/nibble ]]; then
+  rm -rf "$services" && mkdir -p "$services" && tar -C "$services" -xJf .device-services/services.tar.xz || exit 1
+fi
 port=${NIBBLE_PORT:-8600}
 server_address=127.0.0.1:$port
 metrics_url=http://127.0.0.1:$((port + 1))/metrics
@@ -164,6 +170,34 @@ if [[ " $steps " == *" swap "* ]]; then
   wait $swap_load || status=1
   log "swap: version 2 published under 32 streams; $(nibble models --server "$server_address" | tr '\n' ' ')"
   log "swap: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["completed"], "of", r["requests"], "completed, errors", r["errors"])' "$work/swap.json")"
+fi
+
+if [[ " $steps " == *" quantizer "* ]]; then
+  quantizer_address=127.0.0.1:$((port + 10))
+  "${loader[@]}" "$services/bin/nibble-quantizer" --store "$store" --state-dir "$work/quantizer-state" \
+    --source-root "$work" --source-root "$shared/data" --backend cuda --listen "$quantizer_address" \
+    --metrics-port $((port + 11)) >>"$out/quantizer.log" 2>&1 &
+  quantizer_pid=$!
+  for _ in $(seq 60); do nibble jobs list --server "$quantizer_address" >/dev/null 2>&1 && break; sleep 0.5; done
+  before=$(ls "$store/stories260k" | grep -cE '^[0-9]+$')
+  staged nibble-load --server "$server_address" --model stories260k --concurrency 16 --requests 400 \
+    --prompt-tokens 64 --max-tokens 256 --ignore-eos --json "$work/quantizer-load.json" >"$work/quantizer-load.md" 2>&1 &
+  quantizer_load=$!
+  timed quantizer-job nibble quantize --server "$quantizer_address" --model "$work/stories260k-hf" \
+    --calib "$shared/data/tinystories-dev-50.txt" --separator '<|endoftext|>' --n-samples 40 --group-size 32 \
+    --eval-text "$shared/data/tinystories-dev-50.txt" --name stories260k --watch || status=1
+  for _ in $(seq 60); do
+    nibble models --server "$server_address" | grep -qE "^stories260k +$((before + 1)) +available" && break
+    sleep 0.5
+  done
+  wait $quantizer_load || status=1
+  { echo "--- load quantizer"; cat "$work/quantizer-load.md"; nibble models --server "$server_address"; } >>"$out/serve-bench.log"
+  job=$(nibble jobs list --server "$quantizer_address" --limit 1 | awk 'NR == 2 { print $1 }')
+  nibble jobs get "$job" --json --server "$quantizer_address" >"$work/quantizer-job.json"
+  log "quantizer: $(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["state"], "version", j.get("publishedVersion"), "s/block", round(j.get("secondsPerBlock", 0), 3), "peak GPU MiB", int(j.get("peakGpuMemoryBytes", 0)) >> 20, "ppl", j.get("perplexitySource"), "->", j.get("perplexityQuantized"))' "$work/quantizer-job.json")"
+  log "quantizer: streams during the job and swap: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["completed"], "of", r["requests"], "completed, errors", r["errors"])' "$work/quantizer-load.json"); server: $(nibble models --server "$server_address" | grep stories260k | tr -s ' ' | tr '\n' ';')"
+  kill -TERM $quantizer_pid && wait $quantizer_pid
+  log "quantizer: exit $? after SIGTERM"
 fi
 
 if [[ " $steps " == *" drain "* ]]; then
