@@ -21,6 +21,7 @@ namespace {
 constexpr size_t kMaxRequestIdBytes = 128;
 constexpr uint32_t kDefaultPageSize = 50;
 constexpr uint32_t kMaxPageSize = 500;
+constexpr uint32_t kMaxResumes = 3;  // restarts of the quantizer in the middle of one job
 
 int64_t NowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -263,6 +264,14 @@ std::optional<v1::Job> JobManager::NextJob() {
     const bool resumed = !running->empty();
     v1::Job job = resumed ? running->front() : queued->front();
     if (resumed) job.set_resumes(job.resumes() + 1);
+    if (job.resumes() > kMaxResumes) {
+      // A job that brings the quantizer down every time it runs (out of memory, a driver fault) must not do so
+      // forever.
+      RemoveCheckpoint(job.id());
+      Finish(job, v1::JOB_STATE_FAILED,
+             absl::StrCat("the quantizer stopped while running it ", job.resumes(), " times; not resumed again"));
+      continue;
+    }
     if (job.started_unix_ms() == 0) job.set_started_unix_ms(NowUnixMs());
     job.set_state(v1::JOB_STATE_RUNNING);
     job.set_phase(v1::JOB_PHASE_LOADING);

@@ -5,7 +5,9 @@
 // One worker thread runs one job at a time on the manager's backend, oldest first, through the quantizer's own
 // job runner (quantizer/job.h) with a checkpoint directory per job (<state-dir>/jobs/<id>/), writing each
 // phase and block into the store as it happens. At start the jobs a killed quantizer left RUNNING are run
-// first, resuming from their checkpoints (resumes + 1); stale staging directories in the store are removed.
+// first, resuming from their checkpoints (resumes + 1; a job that was running at 3 such restarts is marked
+// FAILED instead, since it may be what brings the quantizer down); stale staging directories in the store
+// are removed.
 // A graceful stop puts the running job back to QUEUED with its checkpoint, so the next start resumes it too.
 // No job stays RUNNING without a worker running it, except across a crash, which the next start repairs.
 //

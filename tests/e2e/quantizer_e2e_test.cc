@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/file_io.h"
 #include "engine/io/model_store.h"
+#include "service/quantizer_server/job_store.h"
 #include "tests/e2e/quantizer_test_support.h"
 #include "tests/e2e/server_test_support.h"
 
@@ -387,6 +388,40 @@ TEST_F(QuantizerE2eTest, ReadersNeedTheTokenAndOnlyTheAdminTokenSubmitsOrCancels
   // Health needs no token (kubelets probe it).
   EXPECT_EQ(HealthStatus(*quantizer_.channel, "").value_or(0), 1);
   EXPECT_EQ(HealthStatus(*quantizer_.channel, "nibble.v1.Quantizer").value_or(0), 1);
+}
+
+// Jobs a killed quantizer left RUNNING, written into its database as it left them: one that was interrupted
+// before its first checkpoint runs from block 1 and succeeds; one that was running at three earlier restarts
+// is marked FAILED with the reason instead of being tried again. Neither stays RUNNING.
+TEST_F(QuantizerE2eTest, JobsLeftRunningAreResumedOrFailedAtStartNeverLeftRunning) {
+  {
+    absl::StatusOr<std::unique_ptr<quantizer_server::JobStore>> store =
+        quantizer_server::JobStore::Open(state_.path() / "jobs.sqlite");
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (const auto& [id, resumes] :
+         {std::pair<std::string, uint32_t>{"job-00000000000000a1", 0}, {"job-00000000000000a2", 3}}) {
+      v1::Job job;
+      job.set_id(id);
+      *job.mutable_spec() = StoriesJob(id == "job-00000000000000a1" ? "left-running" : "crashing", 4, 64);
+      job.set_state(v1::JOB_STATE_RUNNING);
+      job.set_phase(v1::JOB_PHASE_SEARCHING);
+      job.set_resumes(resumes);
+      job.set_created_unix_ms(1);
+      job.set_started_unix_ms(1);
+      ASSERT_TRUE((*store)->Insert(job).ok());
+    }
+  }
+  StartQuantizerWith(Options());
+  const Watched resumed = WatchToEnd(*quantizer_.stub, "job-00000000000000a1");
+  ASSERT_FALSE(resumed.events.empty());
+  EXPECT_EQ(resumed.events.back().state(), v1::JOB_STATE_SUCCEEDED) << resumed.events.back().error();
+  EXPECT_EQ(resumed.events.back().resumes(), 1u);
+  EXPECT_EQ(Versions("left-running"), (std::vector<uint64_t>{1}));
+  const Watched crashing = WatchToEnd(*quantizer_.stub, "job-00000000000000a2");
+  ASSERT_FALSE(crashing.events.empty());
+  EXPECT_EQ(crashing.events.back().state(), v1::JOB_STATE_FAILED);
+  EXPECT_THAT(crashing.events.back().error(), HasSubstr("4 times"));
+  EXPECT_TRUE(Versions("crashing").empty());
 }
 
 }  // namespace
