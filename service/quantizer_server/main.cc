@@ -2,9 +2,9 @@
 // artifacts into the model store that nibble-server watches. `nibble-quantizer --help` lists the flags; each
 // also reads a NIBBLE_* environment variable. SIGTERM (or SIGINT) queues the running job again with its
 // checkpoint and exits 0.
-#include <csignal>
 
 #include "CLI/CLI.hpp"
+#include "service/common/termination.h"
 #include "service/quantizer_server/quantizer_options.h"
 #include "service/quantizer_server/quantizer_server.h"
 #include "spdlog/spdlog.h"
@@ -15,12 +15,7 @@ int main(int argc, char** argv) {
   nibble::quantizer_server::RegisterQuantizerFlags(app, options);
   CLI11_PARSE(app, argc, argv);
 
-  // Every thread the server starts inherits this mask, so the signals wait for sigwait below.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  nibble::service::BlockTerminationSignals();  // before any thread starts
 
   absl::StatusOr<std::unique_ptr<nibble::quantizer_server::QuantizerServer>> server =
       nibble::quantizer_server::QuantizerServer::Start(options);
@@ -28,9 +23,7 @@ int main(int argc, char** argv) {
     spdlog::error("cannot start: {}", server.status().ToString());
     return 1;
   }
-  int signal = 0;
-  sigwait(&signals, &signal);
-  spdlog::info("received {}", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  spdlog::info("received {}", nibble::service::WaitForTerminationSignal());
   (*server)->Stop();
   server->reset();
   spdlog::info("exiting");

@@ -361,26 +361,28 @@ TEST_F(CliEndToEndTest, JobCommandsCallTheQuantizerServiceAndReportItsStatus) {
 // terminal), the published path last, exit 0; `nibble jobs` lists and shows it; nibble-server serves the new
 // model from the shared store.
 TEST_F(CliEndToEndTest, QuantizeOnTheQuantizerWatchesEachBlockAndTheServerServesTheResult) {
-  const Output job = Nibble({"quantize",
-                             "--server",
-                             quantizer_->address,
-                             "--model",
-                             hf_dir_.string(),
-                             "--calib",
-                             testing::SharedFile("data/tinystories-dev-50.txt")->string(),
-                             "--separator",
-                             "<|endoftext|>",
-                             "--n-samples",
-                             "4",
-                             "--seqlen",
-                             "64",
-                             "--group-size",
-                             "32",
-                             "--name",
-                             "stories-awq",
-                             "--request-id",
-                             "cli-e2e-1",
-                             "--watch"});
+  std::vector<std::string> submit = {"quantize",
+                                     "--server",
+                                     quantizer_->address,
+                                     "--model",
+                                     hf_dir_.string(),
+                                     "--calib",
+                                     testing::SharedFile("data/tinystories-dev-50.txt")->string(),
+                                     "--separator",
+                                     "<|endoftext|>",
+                                     "--n-samples",
+                                     "4",
+                                     "--seqlen",
+                                     "64",
+                                     "--group-size",
+                                     "32",
+                                     "--name",
+                                     "stories-awq",
+                                     "--request-id",
+                                     "cli-e2e-1"};
+  std::vector<std::string> watched = submit;
+  watched.push_back("--watch");
+  const Output job = Nibble(watched);
   ASSERT_EQ(job.exit_code, 0) << job.out << job.err;
   for (int block = 1; block <= 5; ++block) EXPECT_THAT(job.out, HasSubstr(absl::StrCat("block ", block, "/5")));
   const std::string published = (temp_->path() / "store" / "stories-awq" / "1").string();
@@ -397,10 +399,7 @@ TEST_F(CliEndToEndTest, QuantizeOnTheQuantizerWatchesEachBlockAndTheServerServes
   EXPECT_EQ(got.at("requestId"), "cli-e2e-1");
   EXPECT_EQ(got.at("blocks").size(), 5u);
   // The same request id again is the same job, already done.
-  const Output again = Nibble({"quantize", "--server", quantizer_->address, "--model", hf_dir_.string(), "--calib",
-                               testing::SharedFile("data/tinystories-dev-50.txt")->string(), "--separator",
-                               "<|endoftext|>", "--n-samples", "4", "--seqlen", "64", "--group-size", "32", "--name",
-                               "stories-awq", "--request-id", "cli-e2e-1"});
+  const Output again = Nibble(submit);
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_THAT(again.out, HasSubstr(id));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
