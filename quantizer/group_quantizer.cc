@@ -41,17 +41,29 @@ void FakeQuantizeGroup(std::span<float> group, const QuantSpec& spec) {
   }
 }
 
-void FakeQuantize(std::span<float> weight, int64_t out_features, int64_t in_features, const QuantSpec& spec) {
-  for (int64_t row = 0; row < out_features; ++row) {
-    for (int64_t begin = 0; begin < in_features; begin += spec.group_size) {
-      const int64_t length = std::min<int64_t>(spec.group_size, in_features - begin);
-      FakeQuantizeGroup(weight.subspan(static_cast<size_t>(row * in_features + begin), static_cast<size_t>(length)),
-                        spec);
+namespace {
+// Calls body(begin, end) over [0, count), in parallel on `pool` when there is one.
+void ForRanges(ThreadPool* pool, int64_t count, const std::function<void(int64_t, int64_t)>& body) {
+  if (pool == nullptr) return body(0, count);
+  pool->ParallelFor(count, /*min_per_thread=*/8, body);
+}
+}  // namespace
+
+void FakeQuantize(std::span<float> weight, int64_t out_features, int64_t in_features, const QuantSpec& spec,
+                  ThreadPool* pool) {
+  ForRanges(pool, out_features, [&](int64_t first_row, int64_t end_row) {
+    for (int64_t row = first_row; row < end_row; ++row) {
+      for (int64_t begin = 0; begin < in_features; begin += spec.group_size) {
+        const int64_t length = std::min<int64_t>(spec.group_size, in_features - begin);
+        FakeQuantizeGroup(weight.subspan(static_cast<size_t>(row * in_features + begin), static_cast<size_t>(length)),
+                          spec);
+      }
     }
-  }
+  });
 }
 
-AwqWeight PackAwq(std::span<const float> weight, int64_t out_features, int64_t in_features, const QuantSpec& spec) {
+AwqWeight PackAwq(std::span<const float> weight, int64_t out_features, int64_t in_features, const QuantSpec& spec,
+                  ThreadPool* pool) {
   const int64_t groups = spec.GroupsPerRow(in_features);
   const int64_t words = (out_features + 7) / 8;
   std::vector<int32_t> qweight(static_cast<size_t>(in_features * words), 0);
@@ -65,22 +77,26 @@ AwqWeight PackAwq(std::span<const float> weight, int64_t out_features, int64_t i
     uint32_t& word = reinterpret_cast<uint32_t&>(words_out[static_cast<size_t>(row * words + column / 8)]);
     word |= static_cast<uint32_t>(code) << shift;
   };
-  for (int64_t column = 0; column < out_features; ++column) {  // output column = row of `weight`
-    for (int64_t group = 0; group < groups; ++group) {
-      const int64_t begin = group * spec.group_size;
-      const int64_t length = std::min<int64_t>(spec.group_size, in_features - begin);
-      const std::span<const float> values =
-          weight.subspan(static_cast<size_t>(column * in_features + begin), static_cast<size_t>(length));
-      GroupParams params = ComputeGroupParams(values, spec);
-      const uint16_t stored_scale = FloatToHalf(params.scale);
-      params.scale = HalfToFloat(stored_scale);
-      scales[static_cast<size_t>(group * out_features + column)] = stored_scale;
-      put(qzeros, group, column, static_cast<int>(params.zero));
-      for (int64_t k = 0; k < length; ++k) {
-        put(qweight, begin + k, column, QuantizeValue(values[static_cast<size_t>(k)], params, spec.max_code()));
+  // Each range of words owns its 8 columns' nibbles in every packed row, so ranges never share a word.
+  ForRanges(pool, words, [&](int64_t first_word, int64_t end_word) {
+    for (int64_t column = first_word * 8; column < std::min(end_word * 8, out_features);
+         ++column) {  // output column = row of `weight`
+      for (int64_t group = 0; group < groups; ++group) {
+        const int64_t begin = group * spec.group_size;
+        const int64_t length = std::min<int64_t>(spec.group_size, in_features - begin);
+        const std::span<const float> values =
+            weight.subspan(static_cast<size_t>(column * in_features + begin), static_cast<size_t>(length));
+        GroupParams params = ComputeGroupParams(values, spec);
+        const uint16_t stored_scale = FloatToHalf(params.scale);
+        params.scale = HalfToFloat(stored_scale);
+        scales[static_cast<size_t>(group * out_features + column)] = stored_scale;
+        put(qzeros, group, column, static_cast<int>(params.zero));
+        for (int64_t k = 0; k < length; ++k) {
+          put(qweight, begin + k, column, QuantizeValue(values[static_cast<size_t>(k)], params, spec.max_code()));
+        }
       }
     }
-  }
+  });
   auto bytes_of = [](const auto& values) {
     std::vector<std::byte> bytes(values.size() * sizeof(values[0]));
     std::memcpy(bytes.data(), values.data(), bytes.size());

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "engine/base/parallel_for.h"
 #include "engine/io/host_model.h"
 
 namespace nibble {
@@ -36,14 +37,18 @@ GroupParams ComputeGroupParams(std::span<const float> group, const QuantSpec& sp
 // The code of one weight: clamp(rint(w / scale) + zero, 0, max_code).
 int QuantizeValue(float w, const GroupParams& params, int max_code);
 
-// Replaces every group of `weight` [out, in] by its quantize-dequantize image (q - zero) * scale.
-void FakeQuantize(std::span<float> weight, int64_t out_features, int64_t in_features, const QuantSpec& spec);
+// Replaces every group of `weight` [out, in] by its quantize-dequantize image (q - zero) * scale. Rows are
+// independent: with a pool they run in parallel, with the same result.
+void FakeQuantize(std::span<float> weight, int64_t out_features, int64_t in_features, const QuantSpec& spec,
+                  ThreadPool* pool = nullptr);
 // The same for one group (used by the clipping search on clamped copies).
 void FakeQuantizeGroup(std::span<float> group, const QuantSpec& spec);
 
 // Quantizes `weight` [out, in] to 4 bits and packs it in AutoAWQ's GEMM layout (awq.md §7). The scales are
 // stored as fp16; codes are computed against the stored (fp16-rounded) scale so that the artifact
-// dequantizes to what was searched. `bits` must be 4.
-AwqWeight PackAwq(std::span<const float> weight, int64_t out_features, int64_t in_features, const QuantSpec& spec);
+// dequantizes to what was searched. `bits` must be 4. With a pool, runs of 8 output columns (one packed word
+// each) are packed in parallel, with the same result.
+AwqWeight PackAwq(std::span<const float> weight, int64_t out_features, int64_t in_features, const QuantSpec& spec,
+                  ThreadPool* pool = nullptr);
 
 }  // namespace nibble

@@ -83,6 +83,27 @@ TEST(GroupQuantizerTest, NibblesFollowAutoAwqColumnOrder) {
   EXPECT_EQ(word, 0x75316420u);
 }
 
+TEST(GroupQuantizerTest, PackingAndFakeQuantizationOnAPoolGiveTheSameBytes) {
+  // 300 outputs (38 words, the last one short) over 4 threads, against the single-threaded result.
+  const int64_t out = 300, in = 96;
+  const QuantSpec spec{4, 32};
+  const std::vector<float> weight = testing::RandomFloats(out * in, /*seed=*/5, 0.5f);
+  ThreadPool pool(4);
+  const AwqWeight alone = PackAwq(weight, out, in, spec);
+  const AwqWeight pooled = PackAwq(weight, out, in, spec, &pool);
+  for (const auto member : {&AwqWeight::qweight, &AwqWeight::qzeros, &AwqWeight::scales}) {
+    const HostTensor& a = alone.*member;
+    const HostTensor& b = pooled.*member;
+    ASSERT_EQ(a.bytes(), b.bytes());
+    EXPECT_EQ(std::memcmp(a.data, b.data, a.bytes()), 0);
+  }
+  std::vector<float> fake_alone = weight;
+  std::vector<float> fake_pooled = weight;
+  FakeQuantize(fake_alone, out, in, spec);
+  FakeQuantize(fake_pooled, out, in, spec, &pool);
+  EXPECT_EQ(fake_alone, fake_pooled);
+}
+
 TEST(GroupQuantizerTest, UnsupportedSpecsAreRefusedByName) {
   EXPECT_TRUE(ValidateQuantSpec(QuantSpec{4, 128}, "job").ok());
   EXPECT_TRUE(ValidateQuantSpec(QuantSpec{3, 32}, "job").ok());

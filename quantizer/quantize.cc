@@ -171,15 +171,15 @@ class BlockAwq {
 };
 
 // The quantized block: packed AWQ Linears, or dense fake-quantized ones.
-HostLayer QuantizedLayer(const FloatLayer& layer, const QuantizeOptions& options) {
+HostLayer QuantizedLayer(const FloatLayer& layer, const QuantizeOptions& options, ThreadPool& pool) {
   auto quantize = [&](const FloatLinear& linear) {
     if (!options.pack) {
       FloatLinear fake = linear;
-      FakeQuantize(fake.weight, fake.out_features, fake.in_features, options.spec);
+      FakeQuantize(fake.weight, fake.out_features, fake.in_features, options.spec, &pool);
       return fake.ToHost();
     }
     HostLinear host = linear.ToHost();
-    host.weight = PackAwq(linear.weight, linear.out_features, linear.in_features, options.spec);
+    host.weight = PackAwq(linear.weight, linear.out_features, linear.in_features, options.spec, &pool);
     return host;
   };
   HostLayer host = layer.ToHost();
@@ -292,14 +292,14 @@ absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& 
       QuantizeOptions fake = options;
       fake.pack = false;
       NIBBLE_ASSIGN_OR_RETURN(LayerWeights quantized,
-                              UploadLayer(backend, QuantizedLayer(layer, fake), absl::StrCat("layer ", l)));
+                              UploadLayer(backend, QuantizedLayer(layer, fake, pool), absl::StrCat("layer ", l)));
       std::vector<float> output = block_input;
       NIBBLE_RETURN_IF_ERROR(runner->Run(quantized, output).status());
       report.output_mse = MeanSquaredError(output, hidden);
     }
     // d. Quantize (and pack) the block's Linears; save them with the next block's input.
     HostLayer& quantized_layer = result.model.layers[static_cast<size_t>(l)];
-    quantized_layer = QuantizedLayer(layer, options);
+    quantized_layer = QuantizedLayer(layer, options, pool);
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (hooks.checkpoint) {
       const bool last = l + 1 == num_layers;
