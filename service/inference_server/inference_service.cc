@@ -34,8 +34,8 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context, cons
 }  // namespace
 
 InferenceService::InferenceService(ModelManager& manager, const service::TokenCheck& token_check,
-                                   std::shared_ptr<ServerMetrics> metrics)
-    : manager_(manager), token_check_(token_check), metrics_(std::move(metrics)) {}
+                                   const AdminCheck& admin_check, std::shared_ptr<ServerMetrics> metrics)
+    : manager_(manager), token_check_(token_check), admin_check_(admin_check), metrics_(std::move(metrics)) {}
 
 std::string InferenceService::RequestId(const v1::GenerateRequest& request) {
   const std::string& given = request.request_id();
@@ -81,7 +81,7 @@ grpc::ServerUnaryReactor* InferenceService::ListModels(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* InferenceService::LoadModel(grpc::CallbackServerContext* context,
                                                       const v1::LoadModelRequest* request,
                                                       v1::LoadModelResponse* response) {
-  if (grpc::Status allowed = token_check_.Check(*context); !allowed.ok()) return FinishUnary(context, allowed);
+  if (grpc::Status allowed = admin_check_.Check(*context); !allowed.ok()) return FinishUnary(context, allowed);
   spdlog::info("LoadModel {} version {}", QuotedPrefix(request->model()), request->version());
   absl::StatusOr<ModelInfo> info = manager_.Load(request->model(), request->version());
   if (!info.ok()) return FinishUnary(context, service::ToGrpcStatus(info.status()));
@@ -92,7 +92,7 @@ grpc::ServerUnaryReactor* InferenceService::LoadModel(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* InferenceService::UnloadModel(grpc::CallbackServerContext* context,
                                                         const v1::UnloadModelRequest* request,
                                                         v1::UnloadModelResponse*) {
-  if (grpc::Status allowed = token_check_.Check(*context); !allowed.ok()) return FinishUnary(context, allowed);
+  if (grpc::Status allowed = admin_check_.Check(*context); !allowed.ok()) return FinishUnary(context, allowed);
   spdlog::info("UnloadModel {}", QuotedPrefix(request->model()));
   return FinishUnary(context, service::ToGrpcStatus(manager_.Unload(request->model())));
 }

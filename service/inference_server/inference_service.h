@@ -1,8 +1,9 @@
-// nibble.v1.Inference over gRPC's callback API. Handlers only translate: check the token, turn the proto
+// nibble.v1.Inference over gRPC's callback API. Handlers only translate: check the token (the admin check for
+// LoadModel and UnloadModel), turn the proto
 // into engine types, call the model manager (and through it the serving engine), turn the result back.
 //
 // Threading: handlers run on gRPC's threads and never wait for the engine, except LoadModel, which returns
-// once the model is loaded (it blocks its gRPC thread meanwhile). The manager and token check must outlive
+// once the model is loaded (it blocks its gRPC thread meanwhile). The manager and the checks must outlive
 // the service.
 #pragma once
 
@@ -14,6 +15,7 @@
 
 #include "nibble/v1/inference.grpc.pb.h"
 #include "service/common/security.h"
+#include "service/inference_server/admin_check.h"
 #include "service/inference_server/metrics.h"
 #include "service/inference_server/model_manager.h"
 
@@ -22,7 +24,7 @@ namespace nibble::server {
 class InferenceService : public v1::Inference::CallbackService {
  public:
   // `metrics` receives each accepted stream's outcome (GenerateStream).
-  InferenceService(ModelManager& manager, const service::TokenCheck& token_check,
+  InferenceService(ModelManager& manager, const service::TokenCheck& token_check, const AdminCheck& admin_check,
                    std::shared_ptr<ServerMetrics> metrics);
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(grpc::CallbackServerContext* context,
@@ -41,6 +43,7 @@ class InferenceService : public v1::Inference::CallbackService {
 
   ModelManager& manager_;
   const service::TokenCheck& token_check_;
+  const AdminCheck& admin_check_;
   const std::shared_ptr<ServerMetrics> metrics_;
   std::atomic<uint64_t> next_request_ = 1;
   std::mutex seed_mutex_;

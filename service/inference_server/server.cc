@@ -14,6 +14,7 @@
 #include "prometheus/exposer.h"
 #include "service/common/process_metrics.h"
 #include "service/common/security.h"
+#include "service/inference_server/admin_check.h"
 #include "service/inference_server/engine_gauges.h"
 #include "service/inference_server/inference_service.h"
 #include "service/inference_server/metrics.h"
@@ -40,11 +41,18 @@ absl::StatusOr<ModelManagerOptions> ManagerOptions(const ServerOptions& options)
   return manager;
 }
 
+// --metrics-listen, or the --listen host with --metrics-port.
+std::string MetricsAddress(const ServerOptions& options) {
+  if (!options.metrics_listen.empty()) return options.metrics_listen;
+  return absl::StrCat(options.listen.substr(0, options.listen.rfind(':')), ":", options.metrics_port);
+}
+
 // Members are declared in the order they are built; they are destroyed in reverse, so the gRPC server and
 // the metrics endpoint stop before what they read from.
 class ServerImpl : public Server {
  public:
-  ServerImpl(service::TokenCheck token_check, std::unique_ptr<Backend> backend) : token_check_(std::move(token_check)) {
+  ServerImpl(service::TokenCheck token_check, AdminCheck admin_check, std::unique_ptr<Backend> backend)
+      : token_check_(std::move(token_check)), admin_check_(std::move(admin_check)) {
     ServingEngineOptions engine_options;
     engine_options.observer = metrics_;
     engine_ = std::make_unique<ServingEngine>(std::move(backend), engine_options);
@@ -62,7 +70,7 @@ class ServerImpl : public Server {
     manager_ =
         std::make_unique<ModelManager>(ModelStore(options.store), *engine_, std::move(manager_options),
                                        [this](const std::string& model, bool serving) { SetHealth(model, serving); });
-    service_ = std::make_unique<InferenceService>(*manager_, token_check_, metrics_);
+    service_ = std::make_unique<InferenceService>(*manager_, token_check_, admin_check_, metrics_);
 
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -77,16 +85,19 @@ class ServerImpl : public Server {
     health_->SetServingStatus("", false);
     spdlog::info("gRPC listening on {} (port {}), {}", options.listen, port_, options.tls.mode());
 
-    const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+    const std::string metrics_address = MetricsAddress(options);
     try {
-      exposer_ = std::make_unique<prometheus::Exposer>(absl::StrCat(host, ":", options.metrics_port));
+      exposer_ = std::make_unique<prometheus::Exposer>(metrics_address);
     } catch (const std::exception& error) {
-      return absl::UnavailableError(absl::StrCat("--metrics-port ", options.metrics_port, ": ", error.what()));
+      return absl::UnavailableError(
+          absl::StrCat(options.metrics_listen.empty() ? "--metrics-port " : "--metrics-listen ", metrics_address, ": ",
+                       error.what()));
     }
     exposer_->RegisterCollectable(metrics_->registry());
     exposer_->RegisterCollectable(engine_gauges_);
     exposer_->RegisterCollectable(process_metrics_);
     metrics_port_ = exposer_->GetListeningPorts().at(0);
+    const std::string host = metrics_address.substr(0, metrics_address.rfind(':'));
     spdlog::info("metrics on http://{}:{}/metrics", host, metrics_port_);
 
     manager_->Refresh();
@@ -116,6 +127,7 @@ class ServerImpl : public Server {
   }
 
   const service::TokenCheck token_check_;
+  const AdminCheck admin_check_;
   const std::shared_ptr<ServerMetrics> metrics_ = std::make_shared<ServerMetrics>();
   std::unique_ptr<ServingEngine> engine_;
   std::shared_ptr<prometheus::Collectable> engine_gauges_;
@@ -136,12 +148,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   NIBBLE_ASSIGN_OR_RETURN(ModelManagerOptions manager_options, ManagerOptions(options));
   NIBBLE_ASSIGN_OR_RETURN(service::TokenCheck token_check,
                           service::TokenCheck::FromFile("--auth-token-file", options.auth_token_file));
+  NIBBLE_ASSIGN_OR_RETURN(AdminCheck admin_check, AdminCheck::FromOptions(options, token_check));
   NIBBLE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                           service::MakeServerCredentials(options.tls));
   NIBBLE_ASSIGN_OR_RETURN(BackendKind kind, ParseBackendKind(options.backend));
   NIBBLE_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, MakeBackend(kind));
   spdlog::info("backend {}, store {}", backend->name(), options.store);
-  auto server = std::make_unique<ServerImpl>(std::move(token_check), std::move(backend));
+  auto server = std::make_unique<ServerImpl>(std::move(token_check), std::move(admin_check), std::move(backend));
   NIBBLE_RETURN_IF_ERROR(server->Init(options, std::move(manager_options), std::move(credentials)));
   return server;
 }

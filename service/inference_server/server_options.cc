@@ -1,9 +1,30 @@
 #include "service/inference_server/server_options.h"
 
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "engine/base/quote.h"
 #include "engine/base/status_macros.h"
 
 namespace nibble::server {
+namespace {
+
+// HOST:PORT with a non-empty host ("[::1]" for IPv6) and a port of 0..65535.
+absl::Status ValidateHostPort(absl::string_view flag, const std::string& address) {
+  const size_t colon = address.rfind(':');
+  const absl::string_view digits = colon == std::string::npos ? "" : absl::string_view(address).substr(colon + 1);
+  int port = -1;
+  if (colon == 0 || digits.empty() || digits.size() > 5 ||
+      !std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit) || !absl::SimpleAtoi(digits, &port) ||
+      port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", QuotedPrefix(address), " is not HOST:PORT"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 void RegisterServerFlags(CLI::App& app, ServerOptions& o) {
   app.add_option("--store", o.store, "Model store root (<root>/<model>/<version>/)")
@@ -12,11 +33,16 @@ void RegisterServerFlags(CLI::App& app, ServerOptions& o) {
   app.add_option("--listen", o.listen, "gRPC address HOST:PORT (port 0: pick a free one, logged)")
       ->envname("NIBBLE_LISTEN")
       ->capture_default_str();
-  app.add_option("--metrics-port", o.metrics_port,
-                 "Prometheus /metrics port on the --listen host (0: pick one, logged)")
-      ->envname("NIBBLE_METRICS_PORT")
-      ->check(CLI::Range(0, 65535))
-      ->capture_default_str();
+  CLI::Option* metrics_port = app.add_option("--metrics-port", o.metrics_port,
+                                             "Prometheus /metrics port on the --listen host (0: pick one, logged)")
+                                  ->envname("NIBBLE_METRICS_PORT")
+                                  ->check(CLI::Range(0, 65535))
+                                  ->capture_default_str();
+  app.add_option(
+         "--metrics-listen", o.metrics_listen,
+         "Prometheus /metrics address HOST:PORT (port 0: pick one); replaces the --listen host and --metrics-port")
+      ->envname("NIBBLE_METRICS_LISTEN")
+      ->excludes(metrics_port);
   app.add_option("--backend", o.backend, "auto (CUDA when a GPU is visible), cpu or cuda")
       ->envname("NIBBLE_BACKEND")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
@@ -55,6 +81,14 @@ void RegisterServerFlags(CLI::App& app, ServerOptions& o) {
                  "File holding a bearer token that every RPC but health must send (authorization: Bearer <token>)")
       ->envname("NIBBLE_AUTH_TOKEN_FILE")
       ->check(CLI::ExistingFile);
+  app.add_option("--admin-token-file", o.admin_token_file,
+                 "File holding the bearer token LoadModel and UnloadModel need (without it they are refused, unless "
+                 "--allow-loopback-admin)")
+      ->envname("NIBBLE_ADMIN_TOKEN_FILE")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--allow-loopback-admin", o.allow_loopback_admin,
+               "Without --admin-token-file: allow LoadModel and UnloadModel from loopback peers (127.0.0.1, ::1, unix)")
+      ->envname("NIBBLE_ALLOW_LOOPBACK_ADMIN");
 }
 
 absl::Status ValidateServerOptions(const ServerOptions& o) {
@@ -62,6 +96,11 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   NIBBLE_RETURN_IF_ERROR(service::ValidateTlsOptions(o.tls));
   if (o.listen.rfind(':') == std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat("--listen: \"", o.listen, "\" is not HOST:PORT"));
+  }
+  if (!o.metrics_listen.empty()) NIBBLE_RETURN_IF_ERROR(ValidateHostPort("--metrics-listen", o.metrics_listen));
+  if (!o.admin_token_file.empty() && o.allow_loopback_admin) {
+    return absl::InvalidArgumentError(
+        "--admin-token-file and --allow-loopback-admin: give one (with the admin token, loopback callers send it too)");
   }
   return absl::OkStatus();
 }

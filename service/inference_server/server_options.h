@@ -17,6 +17,7 @@ struct ServerOptions {
   std::string store;                    // --store, NIBBLE_STORE: model store root (required)
   std::string listen = "0.0.0.0:8600";  // --listen, NIBBLE_LISTEN: gRPC address HOST:PORT (port 0: pick one)
   int32_t metrics_port = 8601;   // --metrics-port, NIBBLE_METRICS_PORT: /metrics on the --listen host; 0: pick one
+  std::string metrics_listen;    // --metrics-listen, NIBBLE_METRICS_LISTEN: HOST:PORT for /metrics instead of the above
   std::string backend = "auto";  // --backend, NIBBLE_BACKEND: auto (CUDA when a GPU is visible), cpu, cuda
   int32_t max_queue = 256;  // --max-queue, NIBBLE_MAX_QUEUE: waiting requests per model (RESOURCE_EXHAUSTED beyond)
   double queue_timeout_seconds = 0;  // --queue-timeout, NIBBLE_QUEUE_TIMEOUT: longest wait for a batch seat; 0: none
@@ -29,12 +30,16 @@ struct ServerOptions {
   service::TlsOptions tls;        // --tls-cert, --tls-key, --tls-client-ca (service/common/security.h)
   std::string auth_token_file;  // --auth-token-file, NIBBLE_AUTH_TOKEN_FILE: every RPC but health needs "authorization:
                                 // Bearer <token>"
+  std::string admin_token_file;       // --admin-token-file, NIBBLE_ADMIN_TOKEN_FILE: LoadModel and UnloadModel need it
+  bool allow_loopback_admin = false;  // --allow-loopback-admin, NIBBLE_ALLOW_LOOPBACK_ADMIN: without an admin token,
+                                      // LoadModel and UnloadModel from loopback peers (else: refused)
 };
 
 // Adds the flags above to `app`, bound to `options`.
 void RegisterServerFlags(CLI::App& app, ServerOptions& options);
 
-// Checks what flags alone cannot: TLS files come as a pair, the client CA needs TLS, ranges.
+// Checks what flags alone cannot: TLS files come as a pair, the client CA needs TLS, HOST:PORT addresses, one
+// way of enabling admin calls.
 // InvalidArgument naming the flag.
 absl::Status ValidateServerOptions(const ServerOptions& options);
 

@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <fstream>
+
 #include "service/inference_server/model_manager.h"
+#include "tests/support/shared_data.h"
 
 namespace nibble::server {
 namespace {
@@ -33,6 +36,9 @@ TEST(ServerOptionsTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(options.backend, "auto");
   EXPECT_EQ(options.max_queue, 256);
   EXPECT_EQ(options.drain_timeout_seconds, 30);
+  EXPECT_EQ(options.metrics_listen, "");
+  EXPECT_EQ(options.admin_token_file, "");
+  EXPECT_FALSE(options.allow_loopback_admin);
   EXPECT_TRUE(ValidateServerOptions(options).ok());
 }
 
@@ -46,7 +52,9 @@ TEST(ServerOptionsTest, EveryFlagReadsItsEnvironmentVariableAndTheFlagWins) {
   setenv("NIBBLE_POLL_INTERVAL", "0.5", 1);
   setenv("NIBBLE_MAX_SEQS", "3", 1);
   setenv("NIBBLE_PIN", "a:1,b:2", 1);
+  setenv("NIBBLE_ALLOW_LOOPBACK_ADMIN", "true", 1);
   ServerOptions options = Parse({});
+  EXPECT_TRUE(options.allow_loopback_admin);
   EXPECT_EQ(options.store, "/env-store");
   EXPECT_EQ(options.listen, "127.0.0.1:9000");
   EXPECT_EQ(options.metrics_port, 9001);
@@ -60,7 +68,8 @@ TEST(ServerOptionsTest, EveryFlagReadsItsEnvironmentVariableAndTheFlagWins) {
   EXPECT_EQ(options.max_queue, 9);
   EXPECT_EQ(options.store, "/flag-store");
   for (const char* name : {"NIBBLE_STORE", "NIBBLE_LISTEN", "NIBBLE_METRICS_PORT", "NIBBLE_BACKEND", "NIBBLE_MAX_QUEUE",
-                           "NIBBLE_DRAIN_TIMEOUT", "NIBBLE_POLL_INTERVAL", "NIBBLE_MAX_SEQS", "NIBBLE_PIN"}) {
+                           "NIBBLE_DRAIN_TIMEOUT", "NIBBLE_POLL_INTERVAL", "NIBBLE_MAX_SEQS", "NIBBLE_PIN",
+                           "NIBBLE_ALLOW_LOOPBACK_ADMIN"}) {
     unsetenv(name);
   }
 }
@@ -71,6 +80,39 @@ TEST(ServerOptionsTest, BadValuesAreRefusedNamingTheFlag) {
   EXPECT_THROW(Parse({}), CLI::RequiredError);
   ServerOptions options = Parse({"--store", "s", "--listen", "nohostport"});
   EXPECT_THAT(ValidateServerOptions(options).message(), HasSubstr("--listen"));
+}
+
+TEST(ServerOptionsTest, MetricsListenMustBeHostPortAndReplacesMetricsPort) {
+  setenv("NIBBLE_METRICS_LISTEN", "127.0.0.1:9101", 1);
+  EXPECT_EQ(Parse({"--store", "s"}).metrics_listen, "127.0.0.1:9101");
+  unsetenv("NIBBLE_METRICS_LISTEN");
+  for (const char* good : {"0.0.0.0:9101", "127.0.0.1:0", "[::1]:9101", "metrics.internal:65535"}) {
+    EXPECT_TRUE(ValidateServerOptions(Parse({"--store", "s", "--metrics-listen", good})).ok()) << good;
+  }
+  for (const char* bad : {"9101", ":9101", "127.0.0.1:", "127.0.0.1:http", "127.0.0.1:65536", "127.0.0.1:-1",
+                          "127.0.0.1:+80", "127.0.0.1:123456"}) {
+    const absl::Status status = ValidateServerOptions(Parse({"--store", "s", "--metrics-listen", bad}));
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(status.message(), HasSubstr("--metrics-listen")) << bad;
+  }
+  // Two places for one endpoint: refused at parse time.
+  EXPECT_THROW(Parse({"--store", "s", "--metrics-port", "9001", "--metrics-listen", "127.0.0.1:9101"}),
+               CLI::ExcludesError);
+}
+
+TEST(ServerOptionsTest, AdminCallsAreEnabledOneWayAtATime) {
+  const nibble::testing::TempDir dir;
+  const std::string token = (dir.path() / "admin-token").string();
+  std::ofstream(token) << "admin\n";
+  setenv("NIBBLE_ADMIN_TOKEN_FILE", token.c_str(), 1);
+  ServerOptions options = Parse({"--store", "s"});
+  unsetenv("NIBBLE_ADMIN_TOKEN_FILE");
+  EXPECT_EQ(options.admin_token_file, token);
+  EXPECT_TRUE(ValidateServerOptions(options).ok());
+  EXPECT_TRUE(Parse({"--store", "s", "--allow-loopback-admin"}).allow_loopback_admin);
+  options = Parse({"--store", "s", "--admin-token-file", token, "--allow-loopback-admin"});
+  EXPECT_THAT(ValidateServerOptions(options).message(), HasSubstr("--admin-token-file and --allow-loopback-admin"));
+  EXPECT_THROW(Parse({"--store", "s", "--admin-token-file", (dir.path() / "absent").string()}), CLI::ValidationError);
 }
 
 TEST(ParsePinTest, ModelColonVersion) {

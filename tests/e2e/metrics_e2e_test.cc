@@ -111,5 +111,26 @@ TEST(MetricsTest, EveryFamilyMatchesAKnownWorkload) {
   }));
 }
 
+// gRPC on 127.0.0.2 (loopback too, but not the address HttpGet dials): by default /metrics follows the --listen
+// host and 127.0.0.1 gets no answer; with --metrics-listen 127.0.0.1:0 it answers there.
+TEST(MetricsTest, MetricsListenMovesTheEndpointOffTheListenHost) {
+  if (!StoriesDir()) GTEST_SKIP() << "stories260K not found in ../shared (set NIBBLE_SHARED)";
+  testing::TempDir store;
+  ASSERT_TRUE(PublishStories(store.path()).ok());
+  server::ServerOptions options = LoopbackOptions(store.path());
+  options.listen = "127.0.0.2:0";
+  auto on_listen_host = StartServer(options);
+  ASSERT_TRUE(on_listen_host.ok()) << on_listen_host.status();
+  EXPECT_FALSE(HttpGet(on_listen_host->server->metrics_port(), "/metrics").ok());
+
+  options.metrics_listen = "127.0.0.1:0";
+  auto moved = StartServer(options);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  const auto metrics = HttpGet(moved->server->metrics_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_TRUE(HasFamily(*metrics, "process_cpu_seconds_total"));
+  EXPECT_TRUE(HasFamily(*metrics, "nibble_build_info"));
+}
+
 }  // namespace
 }  // namespace nibble::e2e

@@ -1,9 +1,14 @@
 // TLS, mTLS and the bearer token over loopback, with a self-signed certificate made by the openssl command
 // for this test: no token, or a wrong one, is UNAUTHENTICATED on every inference RPC; the right one works;
 // health needs none; a plaintext client cannot talk to a TLS server; mTLS refuses a client without a
-// certificate.
+// certificate. Admin calls (LoadModel, UnloadModel): the admin token, loopback peers with
+// --allow-loopback-admin (a peer on this host's other address is refused), or nobody, with a hint.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 
 #include <fstream>
 
@@ -17,6 +22,22 @@ namespace nibble::e2e {
 namespace {
 
 constexpr char kToken[] = "s3cret-token";
+constexpr char kAdminToken[] = "adm1n-token";
+
+// An IPv4 address of this host that is not loopback (an up interface's), or nullopt.
+std::optional<std::string> NonLoopbackAddress() {
+  ifaddrs* addresses = nullptr;
+  if (getifaddrs(&addresses) != 0) return std::nullopt;
+  std::optional<std::string> found;
+  for (const ifaddrs* a = addresses; a != nullptr && !found; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET || (a->ifa_flags & IFF_LOOPBACK)) continue;
+    char text[INET_ADDRSTRLEN];
+    const auto* in = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
+    if (inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text)) != nullptr) found = text;
+  }
+  freeifaddrs(addresses);
+  return found;
+}
 
 class SecurityTest : public ::testing::Test {
  protected:
@@ -31,6 +52,7 @@ class SecurityTest : public ::testing::Test {
     ASSERT_TRUE(openssl.ok()) << openssl.status();
     ASSERT_EQ(openssl->Wait(), 0) << openssl->output();
     std::ofstream(dir_.path() / "token") << kToken << "\n";
+    std::ofstream(dir_.path() / "admin-token") << kAdminToken << "\n";
   }
 
   server::ServerOptions TlsOptions() {
@@ -66,6 +88,34 @@ class SecurityTest : public ::testing::Test {
     if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     return RunStream(*stub, GreedyRequest("Once upon a time", 8), &context);
+  }
+
+  // LoadModel of kModel's latest version, then UnloadModel, each with `token` (none when empty): the first
+  // refusal, or OK.
+  static grpc::Status LoadThenUnload(grpc::Channel& channel, const std::string& token) {
+    auto stub = v1::Inference::NewStub(std::shared_ptr<grpc::Channel>(&channel, [](grpc::Channel*) {}));
+    grpc::ClientContext load_context;
+    if (!token.empty()) load_context.AddMetadata("authorization", "Bearer " + token);
+    load_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::LoadModelRequest load;
+    load.set_model(kModel);
+    v1::LoadModelResponse loaded;
+    if (grpc::Status status = stub->LoadModel(&load_context, load, &loaded); !status.ok()) return status;
+    grpc::ClientContext unload_context;
+    if (!token.empty()) unload_context.AddMetadata("authorization", "Bearer " + token);
+    unload_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::UnloadModelRequest unload;
+    unload.set_model(kModel);
+    v1::UnloadModelResponse unloaded;
+    return stub->UnloadModel(&unload_context, unload, &unloaded);
+  }
+
+  // Plaintext on loopback with the client token, admin calls neither by token nor from loopback.
+  server::ServerOptions TokenOptions() {
+    server::ServerOptions options = LoopbackOptions(store_.path());
+    options.auth_token_file = (dir_.path() / "token").string();
+    options.allow_loopback_admin = false;
+    return options;
   }
 
   testing::TempDir store_;
@@ -116,6 +166,77 @@ TEST_F(SecurityTest, BadSecurityOptionsAreRefusedNamingTheFlag) {
   refused = server::Server::Start(options);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("--auth-token-file"));
+}
+
+TEST_F(SecurityTest, AdminCallsNeedTheAdminTokenAndTheClientTokenIsNotIt) {
+  server::ServerOptions options = TokenOptions();
+  options.admin_token_file = (dir_.path() / "admin-token").string();
+  auto server = StartServer(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  EXPECT_EQ(LoadThenUnload(*server->channel, kToken).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(LoadThenUnload(*server->channel, "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  const grpc::Status admin = LoadThenUnload(*server->channel, kAdminToken);
+  EXPECT_TRUE(admin.ok()) << admin.error_message();
+  // The admin token is for admin calls only; clients keep theirs.
+  EXPECT_EQ(List(*server->channel, kAdminToken).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(List(*server->channel, kToken).ok());
+}
+
+TEST_F(SecurityTest, WithoutAdminFlagsAdminCallsArePermissionDeniedWithTheWayToEnableThem) {
+  auto server = StartServer(TokenOptions());
+  ASSERT_TRUE(server.ok()) << server.status();
+  const grpc::Status refused = LoadThenUnload(*server->channel, kToken);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(refused.error_message(),
+              ::testing::HasSubstr("start nibble-server with --admin-token-file, or --allow-loopback-admin"));
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", kToken));
+  v1::UnloadModelResponse unloaded;
+  v1::UnloadModelRequest unload;
+  unload.set_model(kModel);
+  EXPECT_EQ(server->stub->UnloadModel(&context, unload, &unloaded).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(Generate(*server->channel, kToken).status.ok());
+}
+
+TEST_F(SecurityTest, LoopbackAdminAllowsLoopbackPeersThatSendTheClientToken) {
+  server::ServerOptions options = TokenOptions();
+  options.allow_loopback_admin = true;
+  auto server = StartServer(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const grpc::Status allowed = LoadThenUnload(*server->channel, kToken);  // from 127.0.0.1
+  EXPECT_TRUE(allowed.ok()) << allowed.error_message();
+  EXPECT_EQ(LoadThenUnload(*server->channel, "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(SecurityTest, LoopbackAdminRefusesAPeerOnAnotherAddress) {
+  const std::optional<std::string> address = NonLoopbackAddress();
+  if (!address) GTEST_SKIP() << "this host has no non-loopback IPv4 address";
+  server::ServerOptions options = LoopbackOptions(store_.path());  // --allow-loopback-admin, no tokens
+  options.listen = "0.0.0.0:0";
+  auto server = StartServer(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto outside =
+      grpc::CreateChannel(absl::StrCat(*address, ":", server->server->port()), grpc::InsecureChannelCredentials());
+  const grpc::Status refused = LoadThenUnload(*outside, "");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("loopback only"));
+  EXPECT_TRUE(List(*outside, "").ok());  // only admin calls are kept to loopback
+  EXPECT_TRUE(LoadThenUnload(*server->channel, "").ok());
+}
+
+TEST_F(SecurityTest, AdminTokenAndLoopbackAdminTogetherAreRefused) {
+  server::ServerOptions options = LoopbackOptions(store_.path());
+  options.admin_token_file = (dir_.path() / "admin-token").string();
+  auto refused = server::Server::Start(options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("--allow-loopback-admin"));
+  std::ofstream(dir_.path() / "empty-admin-token") << "\n";
+  options.allow_loopback_admin = false;
+  options.admin_token_file = (dir_.path() / "empty-admin-token").string();
+  refused = server::Server::Start(options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("--admin-token-file"));
 }
 
 }  // namespace

@@ -81,6 +81,7 @@ server::ServerOptions LoopbackOptions(const std::filesystem::path& store) {
   options.metrics_port = 0;
   options.backend = "cpu";
   options.poll_interval_seconds = 0.1;
+  options.allow_loopback_admin = true;  // LoadModel and UnloadModel from the test's own client
   return options;
 }
 

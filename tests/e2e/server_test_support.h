@@ -42,7 +42,8 @@ absl::StatusOr<uint64_t> PublishStories(const std::filesystem::path& root, const
 // of `model`. NotFound without ../shared.
 absl::StatusOr<uint64_t> PublishStoriesAwq(const std::filesystem::path& root, const std::string& model = kModel);
 
-// Options for an in-process server on 127.0.0.1 with picked ports, the CPU backend and a fast store poll.
+// Options for an in-process server on 127.0.0.1 with picked ports, the CPU backend, a fast store poll and admin
+// calls from loopback (--allow-loopback-admin).
 server::ServerOptions LoopbackOptions(const std::filesystem::path& store);
 
 // A running in-process server and a plaintext client channel to it.
