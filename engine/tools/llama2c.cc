@@ -268,7 +268,12 @@ absl::Status ImportLlama2c(const std::filesystem::path& model_bin, const std::fi
     return absl::InternalError(
         absl::StrCat(tokenizer_copy.string(), ": cannot copy ", tokenizer_model.string(), " here: ", error.message()));
   }
-  return WriteLlamaTokenizerConfig(out_dir, model.config.max_position_embeddings).status();
+  NIBBLE_RETURN_IF_ERROR(WriteLlamaTokenizerConfig(out_dir, model.config.max_position_embeddings).status());
+  // llama2.c's models were trained on stories separated by BOS and never saw EOS: BOS ends a story.
+  const int32_t bos = model.config.bos_token_id, eos = model.config.eos_token_ids.front();
+  return WriteFileContents(
+      out_dir / "generation_config.json",
+      absl::StrCat("{\n  \"bos_token_id\": ", bos, ",\n  \"eos_token_id\": [", eos, ", ", bos, "]\n}\n"));
 }
 
 }  // namespace nibble

@@ -82,6 +82,9 @@ TEST(Llama2cTest, ImportsStories260K) {
   EXPECT_EQ(tokenizer_config["tokenizer_class"], "LlamaTokenizer");
   EXPECT_EQ(tokenizer_config["add_bos_token"], true);
   EXPECT_EQ(tokenizer_config["bos_token"], "<s>");
+  const json generation_config = json::parse(ReadFile(out / "generation_config.json"));
+  EXPECT_EQ(generation_config["bos_token_id"], 1);
+  EXPECT_EQ(generation_config["eos_token_id"], json({2, 1}));
   EXPECT_EQ(testing::SentencePieceReference((out / "tokenizer.model").string()).GetPieceSize(), 512);
 
   const auto model = LoadHostModel(out);
