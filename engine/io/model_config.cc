@@ -175,6 +175,10 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const json& object, const std::stri
   config.bos_token_id = static_cast<int32_t>(bos);
   NIBBLE_ASSIGN_OR_RETURN(config.eos_token_ids, ParseEosIds(object, source));
   NIBBLE_ASSIGN_OR_RETURN(config.torch_dtype, StringField(object, source, "torch_dtype", "float16"));
+  if (auto it = object.find("sliding_window"); it != object.end() && !it->is_null()) {
+    NIBBLE_ASSIGN_OR_RETURN(config.sliding_window, IntField(object, source, "sliding_window"));
+    if (*config.sliding_window <= 0) return FieldError(source, "sliding_window", "must be positive or null");
+  }
   if (auto it = object.find("quantization_config"); it != object.end() && !it->is_null()) {
     if (!it->is_object()) return FieldError(source, "quantization_config", "must be an object");
     NIBBLE_ASSIGN_OR_RETURN(config.awq, ParseAwqConfig(*it, source, /*legacy=*/false));
@@ -244,6 +248,7 @@ json ModelConfigToJson(const ModelConfig& config) {
   };
   object["eos_token_id"] =
       config.eos_token_ids.size() == 1 ? json(config.eos_token_ids[0]) : json(config.eos_token_ids);
+  if (config.sliding_window) object["sliding_window"] = *config.sliding_window;
   if (config.architecture == Architecture::kLlama) {
     object["attention_bias"] = config.qkv_bias;
     object["mlp_bias"] = config.mlp_bias;

@@ -56,6 +56,9 @@ struct ModelConfig {
   std::vector<int32_t> eos_token_ids = {2};
   std::string torch_dtype = "float16";
   std::optional<AwqConfig> awq;
+  // Mistral's "sliding_window" (tokens each position attends back to), kept so that config.json round trips;
+  // absent or null: none. The engine's attention does not honour it (it attends to the whole context).
+  std::optional<int64_t> sliding_window;
 
   int64_t q_size() const { return num_heads * head_dim; }
   int64_t kv_size() const { return num_kv_heads * head_dim; }

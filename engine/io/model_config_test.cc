@@ -61,6 +61,27 @@ TEST(ModelConfigTest, RoundTripsThroughJson) {
   EXPECT_EQ(again->awq->version, "gemm");
 }
 
+TEST(ModelConfigTest, MistralSlidingWindowRoundTrips) {
+  json object = Llama();
+  object["architectures"] = {"MistralForCausalLM"};
+  object["sliding_window"] = 4096;
+  const auto config = ParseModelConfig(object, "config.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->sliding_window, 4096);
+  const json written = ModelConfigToJson(*config);
+  EXPECT_EQ(written["sliding_window"], 4096);
+  const auto again = ParseModelConfig(written, "again");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->sliding_window, 4096);
+
+  // Mistral v0.2 and later: "sliding_window": null, none; and none is not written back.
+  object["sliding_window"] = nullptr;
+  const auto without = ParseModelConfig(object, "config.json");
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_FALSE(without->sliding_window.has_value());
+  EXPECT_FALSE(ModelConfigToJson(*without).contains("sliding_window"));
+}
+
 struct BadConfig {
   std::string name;
   std::function<void(json&)> edit;
@@ -84,6 +105,9 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadConfig{"UnsupportedArchitecture", [](json& j) { j["architectures"] = {"GPT2LMHeadModel"}; },
                   "unsupported architecture \"GPT2LMHeadModel\""},
+        BadConfig{"ZeroSlidingWindow", [](json& j) { j["sliding_window"] = 0; },
+                  "\"sliding_window\" must be positive or null"},
+        BadConfig{"StringSlidingWindow", [](json& j) { j["sliding_window"] = "4096"; }, "must be an integer"},
         BadConfig{"MissingHidden", [](json& j) { j.erase("hidden_size"); }, "\"hidden_size\" is missing"},
         BadConfig{"StringLayers", [](json& j) { j["num_hidden_layers"] = "32"; }, "must be an integer"},
         BadConfig{"KvHeadsDoNotDivide", [](json& j) { j["num_key_value_heads"] = 5; }, "must divide"},

@@ -16,6 +16,7 @@
 #include "engine/base/utf8.h"
 #include "engine/tokenizer/added_tokens.h"
 #include "engine/tokenizer/bpe_model.h"
+#include "engine/tokenizer/generation_config.h"
 #include "engine/tokenizer/hf_decoder.h"
 #include "engine/tokenizer/hf_normalizer.h"
 #include "engine/tokenizer/hf_pre_tokenizer.h"
@@ -226,9 +227,7 @@ std::optional<std::string> TemplateFirstToken(const json& post_processor) {
 absl::Status ResolveBosEos(const json& tokenizer, const std::filesystem::path& dir,
                            const absl::flat_hash_map<std::string, int32_t>& ids_by_piece, HfParts& parts) {
   const std::filesystem::path config_path = dir / "tokenizer_config.json";
-  const std::filesystem::path generation_path = dir / "generation_config.json";
   NIBBLE_ASSIGN_OR_RETURN(const json config, ReadOptionalJson(config_path));
-  NIBBLE_ASSIGN_OR_RETURN(const json generation, ReadOptionalJson(generation_path));
   auto id_of = [&](const std::string& piece, const std::filesystem::path& file,
                    const char* field) -> absl::StatusOr<int32_t> {
     const auto it = ids_by_piece.find(piece);
@@ -251,17 +250,7 @@ absl::Status ResolveBosEos(const json& tokenizer, const std::filesystem::path& d
     NIBBLE_ASSIGN_OR_RETURN(parts.bos_id, id_of(*bos, config_path, "bos_token"));
   }
 
-  if (generation.is_object() && generation.contains("eos_token_id")) {
-    const json& eos = generation["eos_token_id"];
-    const json list = eos.is_array() ? eos : json::array({eos});
-    for (const json& id : list) {
-      if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
-          id.get<int64_t>() >= static_cast<int64_t>(parts.pieces.size())) {
-        return Malformed(generation_path.string(), "eos_token_id holds an id outside the vocabulary");
-      }
-      parts.eos_ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
-    }
-  }
+  NIBBLE_ASSIGN_OR_RETURN(parts.eos_ids, ReadGenerationEosIds(dir, static_cast<int64_t>(parts.pieces.size())));
   if (const std::optional<std::string> eos = NamedToken(config, "eos_token")) {
     NIBBLE_ASSIGN_OR_RETURN(const int32_t id, id_of(*eos, config_path, "eos_token"));
     if (std::find(parts.eos_ids.begin(), parts.eos_ids.end(), id) == parts.eos_ids.end()) parts.eos_ids.push_back(id);

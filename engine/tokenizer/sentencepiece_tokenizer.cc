@@ -16,6 +16,7 @@
 #include "absl/strings/str_replace.h"
 #include "engine/base/status_macros.h"
 #include "engine/base/utf8.h"
+#include "engine/tokenizer/generation_config.h"
 #include "engine/tokenizer/sentencepiece_bridge.h"
 
 namespace nibble {
@@ -49,13 +50,17 @@ int32_t MaxTokenBytes(const SentencePieceBridge& library, const std::vector<Toke
 
 class SentencePieceTokenizer final : public Tokenizer {
  public:
+  // `generation_eos_ids`: more ids that end generation (generation_config.json's), after the model's own EOS.
   SentencePieceTokenizer(std::unique_ptr<SentencePieceBridge> library, std::vector<TokenText> token_texts,
-                         std::string source)
+                         std::string source, const std::vector<int32_t>& generation_eos_ids)
       : library_(std::move(library)),
         token_texts_(std::move(token_texts)),
         source_(std::move(source)),
         max_token_bytes_(MaxTokenBytes(*library_, token_texts_)) {
     if (library_->eos_id() >= 0) eos_ids_.push_back(library_->eos_id());
+    for (const int32_t id : generation_eos_ids) {
+      if (std::find(eos_ids_.begin(), eos_ids_.end(), id) == eos_ids_.end()) eos_ids_.push_back(id);
+    }
   }
 
   std::string Decode(std::span<const int32_t> tokens) const override {
@@ -107,7 +112,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::vector<TokenText> token_texts_;  // indexed by id
   std::string source_;                  // the model file, for messages
   int32_t max_token_bytes_;             // the longest piece's UTF-8 bytes
-  std::vector<int32_t> eos_ids_;        // eos_id(), when the model has one
+  std::vector<int32_t> eos_ids_;        // eos_id(), when the model has one, then generation_config.json's
 };
 
 // The byte of a byte-fallback piece "<0xNN>".
@@ -175,7 +180,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadSentencePieceTokenizer(const std:
     return absl::InvalidArgumentError(absl::StrCat(source, ": the model has no unknown piece"));
   }
   NIBBLE_ASSIGN_OR_RETURN(std::vector<TokenText> token_texts, BuildTokenTexts(*library, source));
-  return std::make_unique<SentencePieceTokenizer>(std::move(library), std::move(token_texts), source);
+  NIBBLE_ASSIGN_OR_RETURN(const std::vector<int32_t> generation_eos_ids,
+                          ReadGenerationEosIds(model_file.parent_path(), library->piece_size()));
+  return std::make_unique<SentencePieceTokenizer>(std::move(library), std::move(token_texts), source,
+                                                  generation_eos_ids);
 }
 
 }  // namespace nibble

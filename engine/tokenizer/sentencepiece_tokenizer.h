@@ -8,6 +8,9 @@
 // it (asked of the library at load time). Ids outside the vocabulary decode, and stream, as the unknown
 // piece.
 //
+// EOS: eos_ids() is the model's own EOS, then every id of the generation_config.json beside the model file
+// (generation_config.h; optional).
+//
 // Lifetime and threading as for every Tokenizer (tokenizer.h).
 #pragma once
 
@@ -19,8 +22,9 @@
 
 namespace nibble {
 
-// Loads a serialized SentencePiece model. NotFound when the file does not exist; InvalidArgument naming
-// the file when it is not a usable SentencePiece model.
+// Loads a serialized SentencePiece model and the generation_config.json beside it. NotFound when the file does
+// not exist; InvalidArgument naming the file when it is not a usable SentencePiece model (or naming
+// generation_config.json when that is malformed).
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadSentencePieceTokenizer(const std::filesystem::path& model_file);
 
 }  // namespace nibble

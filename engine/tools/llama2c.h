@@ -28,7 +28,9 @@ absl::StatusOr<HostModel> ReadLlama2c(const std::filesystem::path& model_bin);
 
 // Writes `out_dir` (created when missing) as a Hugging Face model directory transformers can load:
 // config.json, model.safetensors (fp32), `tokenizer.model` (a copy of `tokenizer_model`, a SentencePiece
-// model such as llama2.c's tok512.model) and tokenizer_config.json.
+// model such as llama2.c's tok512.model), tokenizer_config.json and generation_config.json, whose eos_token_id
+// lists EOS and BOS: llama2.c's models end a story with BOS, never EOS. InvalidArgument naming `tokenizer_model`,
+// with nothing written, when it is not a SentencePiece model (llama2.c's own tokenizer.bin is named as such).
 absl::Status ImportLlama2c(const std::filesystem::path& model_bin, const std::filesystem::path& tokenizer_model,
                            const std::filesystem::path& out_dir);
 

@@ -82,6 +82,9 @@ TEST(Llama2cTest, ImportsStories260K) {
   EXPECT_EQ(tokenizer_config["tokenizer_class"], "LlamaTokenizer");
   EXPECT_EQ(tokenizer_config["add_bos_token"], true);
   EXPECT_EQ(tokenizer_config["bos_token"], "<s>");
+  const json generation_config = json::parse(ReadFile(out / "generation_config.json"));
+  EXPECT_EQ(generation_config["bos_token_id"], 1);
+  EXPECT_EQ(generation_config["eos_token_id"], json({2, 1}));
   EXPECT_EQ(testing::SentencePieceReference((out / "tokenizer.model").string()).GetPieceSize(), 512);
 
   const auto model = LoadHostModel(out);
@@ -215,9 +218,8 @@ TEST(Llama2cTest, UnsharedClassifierComesLast) {
   EXPECT_EQ(k[2 * 8], 304.0f + 1 * 8);
   EXPECT_EQ(k[3 * 8], 304.0f + 3 * 8);
 
+  NIBBLE_REQUIRE_SHARED(tokenizer, "models/stories260K/tok512.model");
   testing::TempDir out;
-  const auto tokenizer = dir.path() / "tok.model";
-  WriteFile(tokenizer, "not checked here");
   ASSERT_TRUE(ImportLlama2c(bin, tokenizer, out.path()).ok());
   const auto loaded = LoadHostModel(out.path());
   ASSERT_TRUE(loaded.ok()) << loaded.status();
@@ -285,6 +287,31 @@ TEST(Llama2cTest, MissingTokenizerWritesNothing) {
   const absl::Status status = ImportLlama2c(bin, dir.path() / "absent.model", dir.path() / "out");
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(status.message(), HasSubstr("absent.model: tokenizer model not found"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
+}
+
+// llama2.c ships its tokenizer twice: tok512.model (SentencePiece) and tok512.bin (its own format for run.c).
+// The .bin is refused before anything is written, naming the file and the format.
+TEST(Llama2cTest, Llama2cTokenizerBinIsRefused) {
+  NIBBLE_REQUIRE_SHARED(bin, "models/stories260K/stories260K.bin");
+  NIBBLE_REQUIRE_SHARED(tokenizer_bin, "models/stories260K/tok512.bin");
+  testing::TempDir dir;
+  const absl::Status status = ImportLlama2c(bin, tokenizer_bin, dir.path() / "out");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), AllOf(HasSubstr(tokenizer_bin.string() + ": this is llama2.c's tokenizer.bin format"),
+                                      HasSubstr("not a SentencePiece model")));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
+}
+
+TEST(Llama2cTest, TokenizerThatIsNotSentencePieceIsRefused) {
+  testing::TempDir dir;
+  const auto bin = dir.path() / "small.bin";
+  WriteFile(bin, MakeCheckpoint(kSmallHeader, kSmallFloats));
+  const auto tokenizer = dir.path() / "tok.model";
+  WriteFile(tokenizer, "plain text, not a model");
+  const absl::Status status = ImportLlama2c(bin, tokenizer, dir.path() / "out");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr(tokenizer.string() + ": not a SentencePiece model"));
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
 }
 

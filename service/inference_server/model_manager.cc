@@ -1,5 +1,6 @@
 #include "service/inference_server/model_manager.h"
 
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -57,12 +58,28 @@ void ModelManager::Refresh() {
       if (entry.unloaded_by_request) continue;
       target = entry.pin;
     }
-    if (!target) {
-      absl::StatusOr<uint64_t> latest = store_.LatestVersion(name);
-      if (!latest.ok()) continue;  // no complete version yet
-      target = *latest;
+    if (target) {
+      (void)Bring(name, *target, /*retry_failed=*/false);
+    } else {
+      BringNewestGood(name);
     }
-    (void)Bring(name, *target, /*retry_failed=*/false);
+  }
+}
+
+void ModelManager::BringNewestGood(const std::string& model) {
+  absl::StatusOr<std::vector<uint64_t>> versions = store_.ListVersions(model);
+  if (!versions.ok()) return;  // gone since ListModels
+  uint64_t serving = 0;
+  {
+    std::lock_guard lock(mutex_);
+    serving = models_[model].serving;
+  }
+  for (auto it = versions->rbegin(); it != versions->rend() && *it > serving; ++it) {
+    if (Bring(model, *it, /*retry_failed=*/false).ok()) return;
+    const auto older = std::next(it);
+    if (older != versions->rend() && *older > serving) {
+      spdlog::warn("model {}: version {} cannot serve; trying version {}", model, *it, *older);
+    }
   }
 }
 

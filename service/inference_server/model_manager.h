@@ -8,8 +8,10 @@
 //   in flight finish on the old version (LoadedModel is reference counted) and the engine frees it after
 //   its last stream.
 // - Loading verifies every file against nibble.json first (VerifyVersionDir). A version that fails to
-//   verify or load is remembered as failed (state kFailed, with the error) and not retried by Refresh; the
-//   version serving before keeps serving. LoadModel retries it explicitly.
+//   verify or load is remembered as failed (state kFailed, with the error) and not retried by Refresh;
+//   LoadModel retries it explicitly. Refresh then tries the next older version, down to the one serving:
+//   a freshly started server whose newest version is corrupt serves the newest good one; a running server
+//   keeps the version it serves.
 // - UnloadModel stops serving a model (in-flight streams finish); Refresh leaves it alone until LoadModel.
 //
 // Threading: every method is thread-safe. Loads are serialized (one at a time, outside the state lock:
@@ -120,6 +122,9 @@ class ModelManager {
   // Loads `version` of `model` unless it serves already and makes it the serving version, unloading the
   // one it replaces. `retry_failed`: try a version that failed before. Caller holds load_mutex_.
   absl::Status Bring(const std::string& model, uint64_t version, bool retry_failed);
+  // Refresh of an unpinned model: Bring its versions newest first, down to the one serving, until one serves.
+  // Caller holds load_mutex_.
+  void BringNewestGood(const std::string& model);
   absl::StatusOr<std::shared_ptr<LoadedModel>> LoadVersion(const std::string& model, uint64_t version);
   // Drops versions the engine has freed. Caller holds mutex_.
   static void Forget(Entry& entry);

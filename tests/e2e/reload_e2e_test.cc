@@ -162,6 +162,22 @@ TEST_F(ReloadTest, ModelWhoseOnlyVersionIsCorruptIsFailedAndNotServing) {
   EXPECT_EQ(RunStream(*server_.stub, request).status.error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// A server started on a store whose newest version is corrupt serves the newest good one, and shows the
+// corrupt one as failed.
+TEST_F(ReloadTest, StartFallsBackToTheNewestGoodVersion) {
+  PublishCorrupt(2);
+  ASSERT_NO_FATAL_FAILURE(Start());
+  const v1::ModelInfo info = Info();
+  EXPECT_EQ(info.serving_version(), 1u);
+  ASSERT_NE(Version(info, 2), nullptr);
+  EXPECT_EQ(Version(info, 2)->state(), v1::MODEL_STATE_FAILED);
+  EXPECT_THAT(Version(info, 2)->error(), HasSubstr("model.safetensors"));
+  ASSERT_NE(Version(info, 1), nullptr);
+  EXPECT_EQ(Version(info, 1)->state(), v1::MODEL_STATE_AVAILABLE);
+  EXPECT_EQ(ServedBy(), 1u);
+  EXPECT_EQ(HealthStatus(*server_.channel, kModel).value_or(-1), kServing);
+}
+
 TEST_F(ReloadTest, PinsLoadModelAndUnloadModel) {
   ASSERT_EQ(PublishStories(store_.path()).value_or(0), 2u);
   ASSERT_NO_FATAL_FAILURE(Start());
