@@ -102,7 +102,8 @@ absl::StatusOr<nlohmann::json> Fingerprint(const QuantizeJobSpec& spec) {
 // Follows a job's progress for its hooks: the phase, the blocks, the time per block, the device memory.
 class ProgressTracker {
  public:
-  ProgressTracker(Backend& backend, const JobHooks& hooks) : backend_(backend), hooks_(hooks) {}
+  ProgressTracker(Backend& backend, const JobHooks& hooks)
+      : backend_(backend), hooks_(hooks), used_at_start_(backend.memory_usage().used_bytes) {}
 
   absl::Status Enter(JobPhase phase) {
     if (hooks_.keep_going) NIBBLE_RETURN_IF_ERROR(hooks_.keep_going());
@@ -129,7 +130,9 @@ class ProgressTracker {
 
  private:
   void Publish(const LayerReport* block) {
-    progress_.peak_device_bytes = std::max<uint64_t>(progress_.peak_device_bytes, backend_.memory_usage().used_bytes);
+    const size_t used = backend_.memory_usage().used_bytes;
+    progress_.peak_device_bytes =
+        std::max<uint64_t>(progress_.peak_device_bytes, used > used_at_start_ ? used - used_at_start_ : 0);
     progress_.block = block;
     if (hooks_.progress) hooks_.progress(progress_);
     progress_.block = nullptr;
@@ -137,6 +140,7 @@ class ProgressTracker {
 
   Backend& backend_;
   const JobHooks& hooks_;
+  const size_t used_at_start_;  // the device's memory in use when the job started (other processes' included)
   JobProgress progress_;
   double seconds_ = 0;
   int64_t blocks_this_run_ = 0;

@@ -67,7 +67,9 @@ struct JobProgress {
   const LayerReport* block = nullptr;         // the block just finished (valid during the call), else null
   double seconds_per_block = 0;               // mean over the blocks done in this run
   double eta_seconds = 0;                     // the remaining blocks at that mean
-  uint64_t peak_device_bytes = 0;             // the backend's device memory in use, at most, so far
+  // Device memory in use above what was in use when the job started, at most so far (sampled at each event;
+  // the device's count, so another process's allocations on the same GPU count too).
+  uint64_t peak_device_bytes = 0;
 };
 
 // Progress lines for people: "block 3/32: ..." and the evaluation steps.
