@@ -30,15 +30,20 @@ absl::Status CopyTokenizerFiles(const fs::path& source_dir, const fs::path& dir)
   return absl::OkStatus();
 }
 
-// The source's files with their sha256 (provenance in the manifest).
-absl::StatusOr<nlohmann::json> SourceFiles(const fs::path& dir) {
-  nlohmann::json files = nlohmann::json::array();
+// The regular files of a model directory, sorted.
+std::vector<fs::path> RegularFiles(const fs::path& dir) {
   std::vector<fs::path> paths;
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (entry.is_regular_file()) paths.push_back(entry.path());
   }
   std::sort(paths.begin(), paths.end());
-  for (const fs::path& path : paths) {
+  return paths;
+}
+
+// The source's files with their sha256 (provenance in the manifest).
+absl::StatusOr<nlohmann::json> SourceFiles(const fs::path& dir) {
+  nlohmann::json files = nlohmann::json::array();
+  for (const fs::path& path : RegularFiles(dir)) {
     NIBBLE_ASSIGN_OR_RETURN(std::string sha256, Sha256OfFile(path));
     files.push_back({{"path", path.filename().string()}, {"sha256", sha256}});
   }
@@ -84,12 +89,7 @@ absl::StatusOr<nlohmann::json> Fingerprint(const QuantizeJobSpec& spec) {
                                 {"n_samples", spec.calibration.n_samples},
                                 {"seqlen", spec.calibration.seqlen},
                                 {"max_document_tokens", spec.calibration.max_document_tokens}};
-  std::vector<fs::path> sources;
-  for (const auto& entry : fs::directory_iterator(spec.model_dir)) {
-    if (entry.is_regular_file()) sources.push_back(entry.path());
-  }
-  std::sort(sources.begin(), sources.end());
-  for (const fs::path& path : sources) {
+  for (const fs::path& path : RegularFiles(spec.model_dir)) {
     NIBBLE_ASSIGN_OR_RETURN(nlohmann::json entry, file_entry(path));
     fingerprint["source"].push_back(std::move(entry));
   }
@@ -157,11 +157,7 @@ absl::StatusOr<Checkpoint> OpenCheckpoint(const QuantizeJobSpec& spec, const Mod
   NIBBLE_ASSIGN_OR_RETURN(nlohmann::json fingerprint, Fingerprint(spec));
   NIBBLE_ASSIGN_OR_RETURN(BlockCheckpoint opened, BlockCheckpoint::Open(*spec.checkpoint_dir, std::move(fingerprint)));
   checkpoint.store.emplace(std::move(opened));
-  ModelConfig quantized_config = config;
-  if (spec.quantize.pack) {
-    quantized_config.awq = AwqConfig{spec.quantize.spec.bits, spec.quantize.spec.group_size, true, "gemm"};
-  }
-  absl::StatusOr<std::optional<ResumePoint>> loaded = checkpoint.store->Load(quantized_config);
+  absl::StatusOr<std::optional<ResumePoint>> loaded = checkpoint.store->Load(QuantizedConfig(config, spec.quantize));
   if (!loaded.ok()) {
     log(absl::StrCat("checkpoint not usable, starting again from block 1: ", loaded.status().message()));
     NIBBLE_RETURN_IF_ERROR(checkpoint.store->Reset());

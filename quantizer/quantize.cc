@@ -216,6 +216,12 @@ absl::Status ValidateOptions(const HostModel& source, const CalibrationSet* cali
 
 }  // namespace
 
+ModelConfig QuantizedConfig(const ModelConfig& source, const QuantizeOptions& options) {
+  ModelConfig config = source;
+  if (options.pack) config.awq = AwqConfig{options.spec.bits, options.spec.group_size, true, "gemm"};
+  return config;
+}
+
 absl::string_view QuantMethodName(QuantMethod method) { return method == QuantMethod::kAwq ? "awq" : "rtn"; }
 
 absl::StatusOr<QuantMethod> ParseQuantMethod(absl::string_view name) {
@@ -236,7 +242,7 @@ absl::StatusOr<QuantizeResult> QuantizeModel(Backend& backend, const HostModel& 
   const int64_t num_layers = static_cast<int64_t>(source.layers.size());
   QuantizeResult result;
   result.model = source;
-  if (options.pack) result.model.config.awq = AwqConfig{options.spec.bits, options.spec.group_size, true, "gemm"};
+  result.model.config = QuantizedConfig(config, options);
 
   // 1. Where to start: after the blocks a resumed run finished, else at block 0.
   const int64_t first_block = hooks.resume ? hooks.resume->blocks_done : 0;

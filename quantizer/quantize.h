@@ -39,6 +39,10 @@ struct QuantizeResult {
   std::vector<LayerReport> layers;
 };
 
+// The config of `source` once quantized with `options`: config.awq set (AutoAWQ GEMM, zero point) for an
+// artifact, unchanged for fake-quant evaluation.
+ModelConfig QuantizedConfig(const ModelConfig& source, const QuantizeOptions& options);
+
 // Called after each block with its report.
 using LayerProgress = std::function<void(const LayerReport& report, int64_t num_layers)>;
 

@@ -144,11 +144,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   NIBBLE_ASSIGN_OR_RETURN(std::optional<v1::Job> earlier, existing());
   if (earlier) return *earlier;
   // 2. The queue's bound, then the spec (the cheap checks first, the files last).
-  NIBBLE_ASSIGN_OR_RETURN(int64_t queued, store_->CountInState(v1::JOB_STATE_QUEUED));
-  if (queued >= options_.max_queue) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("the job queue is full (", queued, " queued, --max-queue ", options_.max_queue, ")"));
-  }
+  NIBBLE_RETURN_IF_ERROR(CheckQueueRoom());
   std::string id;
   {
     std::lock_guard lock(mutex_);
@@ -166,11 +162,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   job.set_updated_unix_ms(job.created_unix_ms());
   {
     std::lock_guard lock(mutex_);
-    NIBBLE_ASSIGN_OR_RETURN(queued, store_->CountInState(v1::JOB_STATE_QUEUED));
-    if (queued >= options_.max_queue) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("the job queue is full (", queued, " queued, --max-queue ", options_.max_queue, ")"));
-    }
+    NIBBLE_RETURN_IF_ERROR(CheckQueueRoom());  // again, under the lock: concurrent submissions stop at the bound
     absl::Status inserted = store_->Insert(job);
     if (absl::IsAlreadyExists(inserted) && !request_id.empty()) {
       // The same request_id submitted concurrently: the first one's job.
@@ -185,6 +177,13 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   NotifyWatchers();
   PublishCounts();
   return job;
+}
+
+absl::Status JobManager::CheckQueueRoom() const {
+  NIBBLE_ASSIGN_OR_RETURN(int64_t queued, store_->CountInState(v1::JOB_STATE_QUEUED));
+  if (queued < options_.max_queue) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("the job queue is full (", queued, " queued, --max-queue ", options_.max_queue, ")"));
 }
 
 absl::StatusOr<v1::Job> JobManager::Get(const std::string& id) const { return store_->Get(id); }

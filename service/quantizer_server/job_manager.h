@@ -82,6 +82,8 @@ class JobManager {
              JobObserver* observer)
       : options_(std::move(options)), store_(std::move(store)), backend_(std::move(backend)), observer_(observer) {}
   absl::Status Recover();
+  // RESOURCE_EXHAUSTED when max_queue jobs are queued.
+  absl::Status CheckQueueRoom() const;
   void WorkerLoop();
   // The next job to run (RUNNING ones left by a crash first, then the oldest QUEUED), marked RUNNING; nullopt
   // when stopping.
