@@ -28,7 +28,7 @@ ALLOWED = {
     "engine/tools": ["engine/base", "engine/io", "engine/tokenizer", "engine/runtime"],
     "quantizer": [f"engine/{room}" for room in ENGINE_ROOMS],
     "proto": [],
-    "service/common": ["engine/base"],
+    "service/common": ["engine/base", "proto"],
     "service/client": ["proto", "engine/base"],
     "service/inference_server": [f"engine/{room}" for room in ENGINE_ROOMS] + ["proto", "service/common"],
     "service/quantizer_server": [f"engine/{room}" for room in ENGINE_ROOMS]
@@ -51,7 +51,7 @@ def room_of(path: str):
         if path == room or path.startswith(room + "/"):
             if best is None or len(room) > len(best):
                 best = room
-    if path.startswith("nibble/v1/"):  # generated from proto/
+    if path.startswith(("nibble/v1/", "grpc/reflection/")):  # generated from proto/
         return "proto"
     return best
 

@@ -7,11 +7,7 @@
 #include "engine/backends/backend_factory.h"
 #include "engine/base/status_macros.h"
 #include "engine/serving/serving_engine.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "grpcpp/health_check_service_interface.h"
-#include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
-#include "prometheus/exposer.h"
+#include "service/common/endpoints.h"
 #include "service/common/process_metrics.h"
 #include "service/common/security.h"
 #include "service/inference_server/admin_check.h"
@@ -61,7 +57,7 @@ class ServerImpl : public Server {
 
   ~ServerImpl() override {
     if (manager_) manager_->StopWatching();
-    if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now());
+    grpc_.reset();
     if (engine_) engine_->Shutdown();
   }
 
@@ -72,33 +68,17 @@ class ServerImpl : public Server {
                                        [this](const std::string& model, bool serving) { SetHealth(model, serving); });
     service_ = std::make_unique<InferenceService>(*manager_, token_check_, admin_check_, metrics_);
 
-    grpc::EnableDefaultHealthCheckService(true);
-    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort(options.listen, credentials, &port_);
-    builder.RegisterService(service_.get());
-    grpc_server_ = builder.BuildAndStart();
-    if (grpc_server_ == nullptr || port_ == 0) {
-      return absl::UnavailableError(absl::StrCat("--listen ", options.listen, ": cannot listen there"));
-    }
-    health_ = grpc_server_->GetHealthCheckService();
+    NIBBLE_ASSIGN_OR_RETURN(
+        grpc_, service::GrpcEndpoint::Start(options.listen, std::move(credentials), options.connection,
+                                            {{service_.get(), v1::Inference::service_full_name()}}, token_check_));
+    health_ = &grpc_->health();
     health_->SetServingStatus("", false);
-    spdlog::info("gRPC listening on {} (port {}), {}", options.listen, port_, options.tls.mode());
-
-    const std::string metrics_address = MetricsAddress(options);
-    try {
-      exposer_ = std::make_unique<prometheus::Exposer>(metrics_address);
-    } catch (const std::exception& error) {
-      return absl::UnavailableError(
-          absl::StrCat(options.metrics_listen.empty() ? "--metrics-port " : "--metrics-listen ", metrics_address, ": ",
-                       error.what()));
-    }
-    exposer_->RegisterCollectable(metrics_->registry());
-    exposer_->RegisterCollectable(engine_gauges_);
-    exposer_->RegisterCollectable(process_metrics_);
-    metrics_port_ = exposer_->GetListeningPorts().at(0);
-    const std::string host = metrics_address.substr(0, metrics_address.rfind(':'));
-    spdlog::info("metrics on http://{}:{}/metrics", host, metrics_port_);
+    spdlog::info("gRPC listening on {} (port {}), {}", options.listen, grpc_->port(), options.tls.mode());
+    NIBBLE_ASSIGN_OR_RETURN(
+        metrics_endpoint_,
+        service::MetricsEndpoint::Start(options.metrics_listen.empty() ? "--metrics-port" : "--metrics-listen",
+                                        MetricsAddress(options), options.metrics_auth_file,
+                                        {metrics_->registry(), engine_gauges_, process_metrics_}));
 
     manager_->Refresh();
     health_->SetServingStatus("", true);
@@ -106,8 +86,8 @@ class ServerImpl : public Server {
     return absl::OkStatus();
   }
 
-  int port() const override { return port_; }
-  int metrics_port() const override { return metrics_port_; }
+  int port() const override { return grpc_->port(); }
+  int metrics_port() const override { return metrics_endpoint_->port(); }
 
   void Drain(std::chrono::milliseconds timeout) override {
     health_->Shutdown();  // every service NOT_SERVING, and it stays so
@@ -117,7 +97,7 @@ class ServerImpl : public Server {
     spdlog::info("draining: health NOT_SERVING, new requests refused, streams get {} ms to finish", timeout.count());
     engine_->Drain(std::chrono::steady_clock::now() + timeout);
     // Every stream has its final event now; give them a moment to write it and finish.
-    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc_->server().Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     spdlog::info("drained");
   }
 
@@ -134,11 +114,9 @@ class ServerImpl : public Server {
   const std::shared_ptr<prometheus::Collectable> process_metrics_ = service::MakeProcessMetrics();
   std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<InferenceService> service_;
-  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<service::GrpcEndpoint> grpc_;
   grpc::HealthCheckServiceInterface* health_ = nullptr;
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  int port_ = 0;
-  int metrics_port_ = 0;
+  std::unique_ptr<service::MetricsEndpoint> metrics_endpoint_;
 };
 
 }  // namespace

@@ -43,6 +43,7 @@ void RegisterServerFlags(CLI::App& app, ServerOptions& o) {
          "Prometheus /metrics address HOST:PORT (port 0: pick one); replaces the --listen host and --metrics-port")
       ->envname("NIBBLE_METRICS_LISTEN")
       ->excludes(metrics_port);
+  service::RegisterMetricsAuthFlag(app, o.metrics_auth_file);
   app.add_option("--backend", o.backend, "auto (CUDA when a GPU is visible), cpu or cuda")
       ->envname("NIBBLE_BACKEND")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
@@ -77,6 +78,7 @@ void RegisterServerFlags(CLI::App& app, ServerOptions& o) {
       ->envname("NIBBLE_PIN")
       ->delimiter(',');
   service::RegisterTlsFlags(app, o.tls);
+  service::RegisterConnectionFlags(app, o.connection);
   app.add_option("--auth-token-file", o.auth_token_file,
                  "File holding a bearer token that every RPC but health must send (authorization: Bearer <token>)")
       ->envname("NIBBLE_AUTH_TOKEN_FILE")

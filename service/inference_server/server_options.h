@@ -9,6 +9,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "service/common/endpoints.h"
 #include "service/common/security.h"
 
 namespace nibble::server {
@@ -16,9 +17,10 @@ namespace nibble::server {
 struct ServerOptions {
   std::string store;                    // --store, NIBBLE_STORE: model store root (required)
   std::string listen = "0.0.0.0:8600";  // --listen, NIBBLE_LISTEN: gRPC address HOST:PORT (port 0: pick one)
-  int32_t metrics_port = 8601;   // --metrics-port, NIBBLE_METRICS_PORT: /metrics on the --listen host; 0: pick one
-  std::string metrics_listen;    // --metrics-listen, NIBBLE_METRICS_LISTEN: HOST:PORT for /metrics instead of the above
-  std::string backend = "auto";  // --backend, NIBBLE_BACKEND: auto (CUDA when a GPU is visible), cpu, cuda
+  int32_t metrics_port = 8601;  // --metrics-port, NIBBLE_METRICS_PORT: /metrics on the --listen host; 0: pick one
+  std::string metrics_listen;   // --metrics-listen, NIBBLE_METRICS_LISTEN: HOST:PORT for /metrics instead of the above
+  std::string metrics_auth_file;  // --metrics-auth-file, NIBBLE_METRICS_AUTH_FILE: USER:PASSWORD for /metrics
+  std::string backend = "auto";   // --backend, NIBBLE_BACKEND: auto (CUDA when a GPU is visible), cpu, cuda
   int32_t max_queue = 256;  // --max-queue, NIBBLE_MAX_QUEUE: waiting requests per model (RESOURCE_EXHAUSTED beyond)
   double queue_timeout_seconds = 0;  // --queue-timeout, NIBBLE_QUEUE_TIMEOUT: longest wait for a batch seat; 0: none
   int32_t max_seqs = 64;             // --max-seqs, NIBBLE_MAX_SEQS: sequences one decode step runs (batch seats)
@@ -28,6 +30,7 @@ struct ServerOptions {
       2;                          // --poll-interval, NIBBLE_POLL_INTERVAL: how often the store is checked for versions
   std::vector<std::string> pins;  // --pin, NIBBLE_PIN (comma-separated): MODEL:N serves version N only
   service::TlsOptions tls;        // --tls-cert, --tls-key, --tls-client-ca (service/common/security.h)
+  service::ConnectionOptions connection;  // --keepalive-*, --max-connection-* (service/common/endpoints.h)
   std::string auth_token_file;  // --auth-token-file, NIBBLE_AUTH_TOKEN_FILE: every RPC but health needs "authorization:
                                 // Bearer <token>"
   std::string admin_token_file;       // --admin-token-file, NIBBLE_ADMIN_TOKEN_FILE: LoadModel and UnloadModel need it

@@ -26,6 +26,7 @@ void RegisterQuantizerFlags(CLI::App& app, QuantizerOptions& o) {
       ->envname("NIBBLE_METRICS_PORT")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
+  service::RegisterMetricsAuthFlag(app, o.metrics_auth_file);
   app.add_option("--backend", o.backend, "auto (CUDA when a GPU is visible), cpu or cuda")
       ->envname("NIBBLE_BACKEND")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
@@ -35,6 +36,7 @@ void RegisterQuantizerFlags(CLI::App& app, QuantizerOptions& o) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   service::RegisterTlsFlags(app, o.tls);
+  service::RegisterConnectionFlags(app, o.connection);
   app.add_option("--auth-token-file", o.auth_token_file,
                  "File holding a bearer token that every RPC but health must send (authorization: Bearer <token>)")
       ->envname("NIBBLE_AUTH_TOKEN_FILE")

@@ -9,6 +9,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "service/common/endpoints.h"
 #include "service/common/security.h"
 
 namespace nibble::quantizer_server {
@@ -19,9 +20,11 @@ struct QuantizerOptions {
   std::vector<std::string> source_roots;  // --source-root, NIBBLE_SOURCE_ROOT (comma-separated): where jobs may read
   std::string listen = "0.0.0.0:8610";    // --listen, NIBBLE_LISTEN: gRPC address HOST:PORT (port 0: pick one)
   int32_t metrics_port = 8611;            // --metrics-port, NIBBLE_METRICS_PORT: /metrics on the --listen host
+  std::string metrics_auth_file;          // --metrics-auth-file, NIBBLE_METRICS_AUTH_FILE: USER:PASSWORD for /metrics
   std::string backend = "auto";           // --backend, NIBBLE_BACKEND: auto (CUDA when a GPU is visible), cpu, cuda
   int32_t max_queue = 16;                 // --max-queue, NIBBLE_MAX_QUEUE: queued jobs (RESOURCE_EXHAUSTED beyond)
   service::TlsOptions tls;                // --tls-cert, --tls-key, --tls-client-ca (service/common/security.h)
+  service::ConnectionOptions connection;  // --keepalive-*, --max-connection-* (service/common/endpoints.h)
   std::string auth_token_file;   // --auth-token-file, NIBBLE_AUTH_TOKEN_FILE: every RPC but health needs this token
   std::string admin_token_file;  // --admin-token-file, NIBBLE_ADMIN_TOKEN_FILE: SubmitJob and CancelJob need this one
 };

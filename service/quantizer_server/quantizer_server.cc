@@ -6,11 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/backends/backend_factory.h"
 #include "engine/base/status_macros.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "grpcpp/health_check_service_interface.h"
-#include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
-#include "prometheus/exposer.h"
+#include "service/common/endpoints.h"
 #include "service/common/process_metrics.h"
 #include "service/common/security.h"
 #include "service/quantizer_server/job_manager.h"
@@ -60,42 +56,31 @@ class QuantizerServerImpl : public QuantizerServer {
         manager_, JobManager::Start(std::move(manager_options), std::move(store), std::move(backend), metrics_.get()));
     service_ = std::make_unique<QuantizerService>(*manager_, reader_check_, admin_check_);
 
-    grpc::EnableDefaultHealthCheckService(true);
-    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort(options.listen, credentials, &port_);
-    builder.RegisterService(service_.get());
-    grpc_server_ = builder.BuildAndStart();
-    if (grpc_server_ == nullptr || port_ == 0) {
-      return absl::UnavailableError(absl::StrCat("--listen ", options.listen, ": cannot listen there"));
-    }
-    health_ = grpc_server_->GetHealthCheckService();
-    spdlog::info("gRPC listening on {} (port {}), {}", options.listen, port_, options.tls.mode());
-
-    const std::string host = options.listen.substr(0, options.listen.rfind(':'));
-    try {
-      exposer_ = std::make_unique<prometheus::Exposer>(absl::StrCat(host, ":", options.metrics_port));
-    } catch (const std::exception& error) {
-      return absl::UnavailableError(absl::StrCat("--metrics-port ", options.metrics_port, ": ", error.what()));
-    }
-    exposer_->RegisterCollectable(metrics_->registry());
-    exposer_->RegisterCollectable(process_metrics_);
-    metrics_port_ = exposer_->GetListeningPorts().at(0);
-    spdlog::info("metrics on http://{}:{}/metrics", host, metrics_port_);
+    NIBBLE_ASSIGN_OR_RETURN(
+        grpc_, service::GrpcEndpoint::Start(options.listen, std::move(credentials), options.connection,
+                                            {{service_.get(), v1::Quantizer::service_full_name()}}, reader_check_));
+    health_ = &grpc_->health();
+    spdlog::info("gRPC listening on {} (port {}), {}", options.listen, grpc_->port(), options.tls.mode());
+    NIBBLE_ASSIGN_OR_RETURN(
+        metrics_endpoint_,
+        service::MetricsEndpoint::Start(
+            "--metrics-port",
+            absl::StrCat(options.listen.substr(0, options.listen.rfind(':')), ":", options.metrics_port),
+            options.metrics_auth_file, {metrics_->registry(), process_metrics_}));
     health_->SetServingStatus("", true);
     health_->SetServingStatus("nibble.v1.Quantizer", true);
     return absl::OkStatus();
   }
 
-  int port() const override { return port_; }
-  int metrics_port() const override { return metrics_port_; }
+  int port() const override { return grpc_->port(); }
+  int metrics_port() const override { return metrics_endpoint_->port(); }
 
   void Stop() override {
     if (stopped_) return;
     stopped_ = true;
     if (health_ != nullptr) health_->Shutdown();
     if (manager_) manager_->Stop();  // WatchJob streams see their job QUEUED again and wake within a second
-    if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    if (grpc_) grpc_->server().Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
     spdlog::info("stopped");
   }
 
@@ -106,11 +91,9 @@ class QuantizerServerImpl : public QuantizerServer {
   const std::shared_ptr<prometheus::Collectable> process_metrics_ = service::MakeProcessMetrics();
   std::unique_ptr<JobManager> manager_;
   std::unique_ptr<QuantizerService> service_;
-  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<service::GrpcEndpoint> grpc_;
   grpc::HealthCheckServiceInterface* health_ = nullptr;
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  int port_ = 0;
-  int metrics_port_ = 0;
+  std::unique_ptr<service::MetricsEndpoint> metrics_endpoint_;
   bool stopped_ = false;
 };
 

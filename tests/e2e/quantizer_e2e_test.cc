@@ -385,9 +385,13 @@ TEST_F(QuantizerE2eTest, ReadersNeedTheTokenAndOnlyTheAdminTokenSubmitsOrCancels
     EXPECT_EQ(quantizer_.stub->CancelJob(&context, request, &cancelled).error_code(),
               grpc::StatusCode::UNAUTHENTICATED);
   }
-  // Health needs no token (kubelets probe it).
+  // Health needs no token (kubelets probe it); reflection needs the readers' one.
   EXPECT_EQ(HealthStatus(*quantizer_.channel, "").value_or(0), 1);
   EXPECT_EQ(HealthStatus(*quantizer_.channel, "nibble.v1.Quantizer").value_or(0), 1);
+  EXPECT_EQ(ReflectionListServices(*quantizer_.channel).status().code(), absl::StatusCode::kUnauthenticated);
+  const absl::StatusOr<std::string> services = ReflectionListServices(*quantizer_.channel, "reader-secret");
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_THAT(*services, HasSubstr("nibble.v1.Quantizer"));
 }
 
 // Jobs a killed quantizer left RUNNING, written into its database as it left them: one that was interrupted

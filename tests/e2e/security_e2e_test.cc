@@ -3,6 +3,7 @@
 // health needs none; a plaintext client cannot talk to a TLS server; mTLS refuses a client without a
 // certificate. Admin calls (LoadModel, UnloadModel): the admin token, loopback peers with
 // --allow-loopback-admin (a peer on this host's other address is refused), or nobody, with a hint.
+// Reflection is behind the same token as the service it describes; /metrics behind basic auth when asked.
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,9 +12,13 @@
 #include <netinet/in.h>
 
 #include <fstream>
+#include <set>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "engine/base/file_io.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "tests/e2e/server_test_support.h"
@@ -237,6 +242,77 @@ TEST_F(SecurityTest, AdminTokenAndLoopbackAdminTogetherAreRefused) {
   refused = server::Server::Start(options);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("--admin-token-file"));
+}
+
+TEST_F(SecurityTest, ReflectionNeedsTheTokenOfTheServiceItDescribes) {
+  auto server = StartServer(TokenOptions());
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ(ReflectionListServices(*server->channel).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(ReflectionListServices(*server->channel, "wrong").status().code(), absl::StatusCode::kUnauthenticated);
+  const absl::StatusOr<std::string> services = ReflectionListServices(*server->channel, kToken);
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_THAT(*services, ::testing::HasSubstr("nibble.v1.Inference"));
+
+  // With the token, the service's file and its imports come back (each once), and an unknown symbol is a
+  // NOT_FOUND answer on a stream that goes on.
+  namespace reflection = grpc::reflection::v1alpha;
+  auto stub = reflection::ServerReflection::NewStub(server->channel);
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", kToken));
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = stub->ServerReflectionInfo(&context);
+  reflection::ServerReflectionRequest request;
+  request.set_file_containing_symbol("nibble.v1.Inference");
+  ASSERT_TRUE(stream->Write(request));
+  reflection::ServerReflectionResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_TRUE(response.has_file_descriptor_response()) << response.DebugString();
+  std::vector<std::string> files;
+  for (const std::string& bytes : response.file_descriptor_response().file_descriptor_proto()) {
+    google::protobuf::FileDescriptorProto file;
+    ASSERT_TRUE(file.ParseFromString(bytes));
+    files.push_back(file.name());
+    if (file.name() == "nibble/v1/inference.proto") {
+      ASSERT_GT(file.service_size(), 0);
+      EXPECT_EQ(file.service(0).name(), "Inference");
+    }
+  }
+  EXPECT_EQ(files.front(), "nibble/v1/inference.proto");
+  EXPECT_EQ(std::set<std::string>(files.begin(), files.end()).size(), files.size());
+  request.set_file_containing_symbol(std::string(5000, 'x'));
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_TRUE(response.has_error_response());
+  EXPECT_EQ(response.error_response().error_code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  EXPECT_LT(response.error_response().error_message().size(), 300u);  // a short prefix of the name, not 5000 bytes
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(SecurityTest, MetricsNeedBasicAuthWhenGivenAnAuthFile) {
+  server::ServerOptions options = LoopbackOptions(store_.path());
+  std::ofstream(dir_.path() / "metrics-auth") << "prometheus:scr4pe\n";
+  options.metrics_auth_file = (dir_.path() / "metrics-auth").string();
+  auto server = StartServer(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const int port = server->server->metrics_port();
+  const auto basic = [](const std::string& credentials) {
+    return absl::StrCat("Authorization: Basic ", absl::Base64Escape(credentials), "\r\n");
+  };
+  const absl::StatusOr<std::string> anonymous = HttpGet(port, "/metrics");
+  ASSERT_FALSE(anonymous.ok());
+  EXPECT_THAT(anonymous.status().message(), ::testing::HasSubstr("401"));
+  EXPECT_THAT(HttpGet(port, "/metrics", basic("prometheus:wrong")).status().message(), ::testing::HasSubstr("401"));
+  EXPECT_THAT(HttpGet(port, "/metrics", basic("someone:scr4pe")).status().message(), ::testing::HasSubstr("401"));
+  const absl::StatusOr<std::string> scraped = HttpGet(port, "/metrics", basic("prometheus:scr4pe"));
+  ASSERT_TRUE(scraped.ok()) << scraped.status();
+  EXPECT_TRUE(HasFamily(*scraped, "process_resident_memory_bytes"));
+
+  std::ofstream(dir_.path() / "bad-metrics-auth") << "no-colon-here\n";
+  options.metrics_auth_file = (dir_.path() / "bad-metrics-auth").string();
+  auto refused = server::Server::Start(options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("--metrics-auth-file"));
 }
 
 }  // namespace

@@ -147,7 +147,7 @@ StreamResult RunStream(v1::Inference::Stub& stub, const v1::GenerateRequest& req
   return result;
 }
 
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path, const std::string& headers) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return absl::InternalError("socket failed");
   sockaddr_in address{};
@@ -156,7 +156,7 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string reply;
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
-    const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n", headers, "\r\n");
     if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
       char buffer[65536];
       for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) reply.append(buffer, static_cast<size_t>(n));
@@ -216,12 +216,13 @@ absl::StatusOr<int> HealthStatus(grpc::Channel& channel, const std::string& serv
   return 0;  // UNKNOWN (the default value is not sent)
 }
 
-absl::StatusOr<std::string> ReflectionListServices(grpc::Channel& channel) {
+absl::StatusOr<std::string> ReflectionListServices(grpc::Channel& channel, const std::string& token) {
   // ServerReflectionRequest{string list_services = 7}, encoded by hand; one request, one response.
   grpc::GenericStub stub(std::shared_ptr<grpc::Channel>(&channel, [](grpc::Channel*) {}));
   grpc::CompletionQueue queue;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   auto call = stub.PrepareCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &queue);
   auto step = [&queue](auto&& start) {
     void* tag = nullptr;

@@ -74,8 +74,9 @@ GenerationRequest OfflineGreedyRequest(const std::string& prompt, int32_t max_to
 StreamResult RunStream(v1::Inference::Stub& stub, const v1::GenerateRequest& request,
                        grpc::ClientContext* context = nullptr, std::atomic<int>* started = nullptr);
 
-// GET http://127.0.0.1:<port><path>: the body (Internal on a socket error or a non-200 reply).
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+// GET http://127.0.0.1:<port><path>: the body (Internal on a socket error or a non-200 reply, quoting the
+// reply's first line). `headers`: extra header lines, each ending "\r\n".
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path, const std::string& headers = "");
 // The value of the sample whose line starts with `sample` + ' ' (`sample`: name{labels} as exposed, labels
 // in prometheus-cpp's order, i.e. sorted), or nullopt.
 std::optional<double> MetricValue(const std::string& exposition, const std::string& sample);
@@ -86,8 +87,8 @@ bool HasFamily(const std::string& exposition, const std::string& family);
 absl::StatusOr<int> HealthStatus(grpc::Channel& channel, const std::string& service);
 
 // grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo with list_services: the raw response bytes
-// (which name every service), or the call's error.
-absl::StatusOr<std::string> ReflectionListServices(grpc::Channel& channel);
+// (which name every service), or the call's error. `token`: sent as "authorization: Bearer <token>" unless empty.
+absl::StatusOr<std::string> ReflectionListServices(grpc::Channel& channel, const std::string& token = "");
 
 // Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(20));
