@@ -73,17 +73,17 @@ std::string SerializeSentencePieceBpeModel(const SentencePieceBpeModel& model) {
   ProtoWriter trainer;   // TrainerSpec
   trainer.Varint(3, 2);  // model_type: BPE
   trainer.Varint(4, model.pieces.size());
-  trainer.Bool(35, has_byte_pieces);                                        // byte_fallback
-  trainer.Int32(40, IdOf(model, SentencePieceType::kUnknown, ""));          // unk_id
-  trainer.Int32(41, IdOf(model, SentencePieceType::kControl, "<s>"));       // bos_id
-  trainer.Int32(42, IdOf(model, SentencePieceType::kControl, "</s>"));      // eos_id
+  trainer.Bool(35, has_byte_pieces);                                    // byte_fallback
+  trainer.Int32(40, IdOf(model, SentencePieceType::kUnknown, ""));      // unk_id
+  trainer.Int32(41, IdOf(model, SentencePieceType::kControl, "<s>"));   // bos_id
+  trainer.Int32(42, IdOf(model, SentencePieceType::kControl, "</s>"));  // eos_id
   proto.Bytes(2, trainer.bytes());
 
   ProtoWriter normalizer;  // NormalizerSpec
   normalizer.Bytes(1, "identity");
-  normalizer.Bool(3, true);                             // add_dummy_prefix
+  normalizer.Bool(3, true);                            // add_dummy_prefix
   normalizer.Bool(4, model.remove_extra_whitespaces);  // remove_extra_whitespaces
-  normalizer.Bool(5, true);                             // escape_whitespaces
+  normalizer.Bool(5, true);                            // escape_whitespaces
   proto.Bytes(3, normalizer.bytes());
   return proto.bytes();
 }
