@@ -91,7 +91,9 @@ void RegisterImportLlama2c(CLI::App& app, int& exit_code) {
                          "config.json, tokenizer.model)");
   auto options = std::make_shared<std::array<std::string, 3>>();
   command->add_option("model", (*options)[0], "llama2.c checkpoint (.bin)")->required()->check(CLI::ExistingFile);
-  command->add_option("tokenizer", (*options)[1], "SentencePiece model (.model) or llama2.c tokenizer.bin")->required()->check(CLI::ExistingFile);
+  command->add_option("tokenizer", (*options)[1], "SentencePiece model (.model) or llama2.c tokenizer.bin")
+      ->required()
+      ->check(CLI::ExistingFile);
   command->add_option("out", (*options)[2], "Output directory (created)")->required();
   command->callback([options, &exit_code] {
     const absl::Status status = ImportLlama2c((*options)[0], (*options)[1], (*options)[2]);
