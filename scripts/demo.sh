@@ -6,7 +6,7 @@
 # `nibble generate --server`, and a few Prometheus metrics of both services. Both services stop when it ends.
 #
 # The model comes from NIBBLE_MODEL: a Hugging Face Llama-family directory, or a llama2.c checkpoint (.bin)
-# with NIBBLE_TOKENIZER naming its SentencePiece model. Without it, the shared stories260K
+# with NIBBLE_TOKENIZER naming its SentencePiece model or llama2.c tokenizer.bin. Without it, the shared stories260K
 # ($NIBBLE_SHARED/models/stories260K, NIBBLE_SHARED defaulting to ../shared) is imported with
 # `nibble import-llama2c`; only where that is absent too is a small model with RANDOM weights synthesized
 # (`nibble synth`): everything runs, but its text is noise.
@@ -56,7 +56,7 @@ if [[ -n "${NIBBLE_MODEL:-}" && -d "$NIBBLE_MODEL" ]]; then
   source_roots+=("$model")
   echo "using the Hugging Face directory $model"
 elif [[ -n "${NIBBLE_MODEL:-}" ]]; then
-  : "${NIBBLE_TOKENIZER:?NIBBLE_MODEL names a llama2.c checkpoint: set NIBBLE_TOKENIZER to its SentencePiece model}"
+  : "${NIBBLE_TOKENIZER:?NIBBLE_MODEL names a llama2.c checkpoint: set NIBBLE_TOKENIZER to its SentencePiece model or tokenizer.bin}"
   rm -rf "$model"
   "$nibble" import-llama2c "$NIBBLE_MODEL" "$NIBBLE_TOKENIZER" "$model"
 elif [[ -f $stories/stories260K.bin && -f $stories/tok512.model ]]; then

@@ -150,36 +150,41 @@ TEST(GenerationWithoutTokenizerTest, EosStopsGenerationUnlessIgnored) {
 }
 
 // An imported stories260K ends its story with BOS: its generation_config.json makes that an end token, so
-// generation stops there (finish reason stop) instead of running on into the next story up to max_tokens.
+// generation stops there (finish reason stop) instead of running on into the next story up to max_tokens. The
+// same whether the import was given tok512.model or llama2.c's tok512.bin.
 TEST(ImportedLlama2cGenerationTest, BosEndsTheStory) {
   NIBBLE_REQUIRE_SHARED(bin, "models/stories260K/stories260K.bin");
   NIBBLE_REQUIRE_SHARED(tokenizer_model, "models/stories260K/tok512.model");
-  testing::TempDir dir;
-  ASSERT_TRUE(ImportLlama2c(bin, tokenizer_model, dir.path()).ok());
-  const auto host = LoadHostModel(dir.path());
-  ASSERT_TRUE(host.ok()) << host.status();
-  const auto tokenizer = LoadTokenizer(dir.path());
-  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-  const int32_t bos = (*tokenizer)->bos_id();
-  EXPECT_THAT((*tokenizer)->eos_ids(), ::testing::ElementsAre(2, bos));
-  const auto backend = MakeBackend(BackendKind::kCpu).value();
-  const auto model = Model::Create(*backend, *host, ModelOptions{}).value();
+  NIBBLE_REQUIRE_SHARED(tokenizer_bin, "models/stories260K/tok512.bin");
+  for (const std::filesystem::path& tokenizer_file : {tokenizer_model, tokenizer_bin}) {
+    SCOPED_TRACE(tokenizer_file);
+    testing::TempDir dir;
+    ASSERT_TRUE(ImportLlama2c(bin, tokenizer_file, dir.path()).ok());
+    const auto host = LoadHostModel(dir.path());
+    ASSERT_TRUE(host.ok()) << host.status();
+    const auto tokenizer = LoadTokenizer(dir.path());
+    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+    const int32_t bos = (*tokenizer)->bos_id();
+    EXPECT_THAT((*tokenizer)->eos_ids(), ::testing::ElementsAre(2, bos));
+    const auto backend = MakeBackend(BackendKind::kCpu).value();
+    const auto model = Model::Create(*backend, *host, ModelOptions{}).value();
 
-  GenerationRequest request;
-  request.prompt = "Once upon a time";
-  // No max_tokens: up to the whole context (seq_len 512).
-  request.sampling.temperature = 0.0f;
-  request.ignore_eos = true;
-  const GenerationResult full = Generate(*model, tokenizer->get(), request).value();
-  ASSERT_EQ(full.finish_reason, FinishReason::kLength);
-  const auto first_bos = std::find(full.tokens.begin(), full.tokens.end(), bos);
-  ASSERT_NE(first_bos, full.tokens.end()) << "greedy stories260K is expected to end its story: " << full.text;
+    GenerationRequest request;
+    request.prompt = "Once upon a time";
+    // No max_tokens: up to the whole context (seq_len 512).
+    request.sampling.temperature = 0.0f;
+    request.ignore_eos = true;
+    const GenerationResult full = Generate(*model, tokenizer->get(), request).value();
+    ASSERT_EQ(full.finish_reason, FinishReason::kLength);
+    const auto first_bos = std::find(full.tokens.begin(), full.tokens.end(), bos);
+    ASSERT_NE(first_bos, full.tokens.end()) << "greedy stories260K is expected to end its story: " << full.text;
 
-  request.ignore_eos = false;
-  const GenerationResult stopped = Generate(*model, tokenizer->get(), request).value();
-  EXPECT_EQ(stopped.finish_reason, FinishReason::kStop);
-  EXPECT_EQ(stopped.tokens, std::vector<int32_t>(full.tokens.begin(), first_bos));
-  EXPECT_THAT(stopped.text, ::testing::StartsWith(", there was a little girl named Lily."));
+    request.ignore_eos = false;
+    const GenerationResult stopped = Generate(*model, tokenizer->get(), request).value();
+    EXPECT_EQ(stopped.finish_reason, FinishReason::kStop);
+    EXPECT_EQ(stopped.tokens, std::vector<int32_t>(full.tokens.begin(), first_bos));
+    EXPECT_THAT(stopped.text, ::testing::StartsWith(", there was a little girl named Lily."));
+  }
 }
 
 TEST_F(GenerationTest, LogprobsReportTheChosenTokenAndTheMostLikely) {

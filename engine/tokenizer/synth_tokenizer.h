@@ -5,8 +5,8 @@
 // printable ASCII characters, then those characters extended by one more character at a time ("▁a", "ab",
 // ..., "▁ab", ...), each piece the concatenation of an earlier piece and a character. Any text round-trips:
 // characters without a piece fall back to their UTF-8 bytes. Normalizer: identity, dummy prefix, whitespace
-// escaped as "▁", extra whitespace kept (as Llama's tokenizer). Written as a serialized sentencepiece
-// ModelProto (encoded by hand: Debian ships no sentencepiece_model.pb.h). Pure; any thread.
+// escaped as "▁", extra whitespace kept (as Llama's tokenizer). Written by sentencepiece_model_writer.h. Pure; any
+// thread.
 #pragma once
 
 #include <cstdint>

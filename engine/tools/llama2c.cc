@@ -9,7 +9,9 @@
 #include "engine/base/file_io.h"
 #include "engine/base/status_macros.h"
 #include "engine/io/model_writer.h"
+#include "engine/tokenizer/sentencepiece_model_writer.h"
 #include "engine/tokenizer/sentencepiece_tokenizer.h"
+#include "engine/tools/llama2c_tokenizer.h"
 
 namespace nibble {
 namespace {
@@ -168,46 +170,22 @@ ModelConfig ConfigFor(const Llama2cHeader& header) {
   return config;
 }
 
-// Whether `contents` has the layout of llama2.c's own tokenizer.bin: an int32 max_token_length, then records of
-// float score, int32 length (1 to max_token_length) and that many bytes, up to the end of the file exactly.
-bool IsLlama2cTokenizerBin(absl::string_view contents) {
-  constexpr int32_t kLongestPlausibleToken = 1 << 16;
-  if (contents.size() < sizeof(int32_t)) return false;
-  int32_t max_token_length = 0;
-  std::memcpy(&max_token_length, contents.data(), sizeof(int32_t));
-  if (max_token_length <= 0 || max_token_length > kLongestPlausibleToken) return false;
-  size_t offset = sizeof(int32_t);
-  size_t records = 0;
-  while (offset < contents.size()) {
-    if (contents.size() - offset < sizeof(float) + sizeof(int32_t)) return false;
-    int32_t length = 0;
-    std::memcpy(&length, contents.data() + offset + sizeof(float), sizeof(int32_t));
-    offset += sizeof(float) + sizeof(int32_t);
-    if (length <= 0 || length > max_token_length || contents.size() - offset < static_cast<size_t>(length)) {
-      return false;
-    }
-    offset += length;
-    ++records;
+// The tokenizer.model to write: `tokenizer`'s own bytes when it is a SentencePiece model, else its conversion when it
+// is llama2.c's tokenizer.bin (of `vocab_size` tokens); InvalidArgument naming it when it is neither.
+absl::StatusOr<std::string> SentencePieceModelFor(const std::filesystem::path& tokenizer, int64_t vocab_size) {
+  NIBBLE_ASSIGN_OR_RETURN(std::string contents, ReadTextFile(tokenizer));
+  const auto sentencepiece = LoadSentencePieceTokenizer(tokenizer);
+  if (sentencepiece.ok()) return contents;
+  if (StartsLikeLlama2cTokenizer(contents)) {
+    NIBBLE_ASSIGN_OR_RETURN(const SentencePieceBpeModel model,
+                            ConvertLlama2cTokenizer(contents, tokenizer.string(), vocab_size));
+    return SerializeSentencePieceBpeModel(model);
   }
-  return records > 0;
-}
-
-// OK when `tokenizer_model` is a SentencePiece model; InvalidArgument naming it otherwise, saying so when it is
-// llama2.c's tokenizer.bin (which nibble cannot use: it is not the SentencePiece model it was exported from).
-absl::Status CheckSentencePieceModel(const std::filesystem::path& tokenizer_model) {
-  NIBBLE_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file, MappedFile::Open(tokenizer_model));
-  if (IsLlama2cTokenizerBin(absl::string_view(reinterpret_cast<const char*>(file->data()), file->size()))) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        tokenizer_model.string(),
-        ": this is llama2.c's tokenizer.bin format (exported by its tokenizer.py), not a SentencePiece model; pass "
-        "the SentencePiece .model it was exported from (for stories260K: tok512.model)"));
-  }
-  const auto tokenizer = LoadSentencePieceTokenizer(tokenizer_model);
-  if (!tokenizer.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(tokenizer_model.string(), ": not a SentencePiece model (", tokenizer.status().message(), ")"));
-  }
-  return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(tokenizer.string(), ": not a SentencePiece model (",
+                                                 sentencepiece.status().message(),
+                                                 ") nor llama2.c's tokenizer.bin (whose first int32, "
+                                                 "max_token_length, would be 1 to ",
+                                                 kLlama2cLongestToken, ")"));
 }
 
 }  // namespace
@@ -257,17 +235,13 @@ absl::Status ImportLlama2c(const std::filesystem::path& model_bin, const std::fi
   if (!std::filesystem::is_regular_file(tokenizer_model, error)) {
     return absl::NotFoundError(absl::StrCat(tokenizer_model.string(), ": tokenizer model not found"));
   }
-  NIBBLE_RETURN_IF_ERROR(CheckSentencePieceModel(tokenizer_model));
   NIBBLE_ASSIGN_OR_RETURN(const HostModel model, ReadLlama2c(model_bin));
+  NIBBLE_ASSIGN_OR_RETURN(const std::string sentencepiece_model,
+                          SentencePieceModelFor(tokenizer_model, model.config.vocab_size));
   ModelWriteOptions options;
   options.float_dtype = DType::kF32;
   NIBBLE_RETURN_IF_ERROR(WriteHostModel(out_dir, model, options).status());
-  const std::filesystem::path tokenizer_copy = out_dir / "tokenizer.model";
-  std::filesystem::copy_file(tokenizer_model, tokenizer_copy, std::filesystem::copy_options::overwrite_existing, error);
-  if (error) {
-    return absl::InternalError(
-        absl::StrCat(tokenizer_copy.string(), ": cannot copy ", tokenizer_model.string(), " here: ", error.message()));
-  }
+  NIBBLE_RETURN_IF_ERROR(WriteFileContents(out_dir / "tokenizer.model", sentencepiece_model));
   NIBBLE_RETURN_IF_ERROR(WriteLlamaTokenizerConfig(out_dir, model.config.max_position_embeddings).status());
   // llama2.c's models were trained on stories separated by BOS and never saw EOS: BOS ends a story.
   const int32_t bos = model.config.bos_token_id, eos = model.config.eos_token_ids.front();

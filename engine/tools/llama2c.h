@@ -27,10 +27,12 @@ namespace nibble {
 absl::StatusOr<HostModel> ReadLlama2c(const std::filesystem::path& model_bin);
 
 // Writes `out_dir` (created when missing) as a Hugging Face model directory transformers can load:
-// config.json, model.safetensors (fp32), `tokenizer.model` (a copy of `tokenizer_model`, a SentencePiece
-// model such as llama2.c's tok512.model), tokenizer_config.json and generation_config.json, whose eos_token_id
-// lists EOS and BOS: llama2.c's models end a story with BOS, never EOS. InvalidArgument naming `tokenizer_model`,
-// with nothing written, when it is not a SentencePiece model (llama2.c's own tokenizer.bin is named as such).
+// config.json, model.safetensors (fp32), `tokenizer.model`, tokenizer_config.json and generation_config.json,
+// whose eos_token_id lists EOS and BOS: llama2.c's models end a story with BOS, never EOS. `tokenizer_model` is
+// either a SentencePiece model (such as llama2.c's tok512.model), copied as it is, or llama2.c's own tokenizer.bin
+// (such as tok512.bin), converted back into a SentencePiece model (llama2c_tokenizer.h says how; it must hold
+// the checkpoint's vocab_size tokens). NotFound when `tokenizer_model` is missing; InvalidArgument naming it
+// when it is neither or a malformed tokenizer.bin; nothing is written then.
 absl::Status ImportLlama2c(const std::filesystem::path& model_bin, const std::filesystem::path& tokenizer_model,
                            const std::filesystem::path& out_dir);
 

@@ -86,11 +86,14 @@ CLI::Option* AddStoreOption(CLI::App& command, std::string& store) {
 void RegisterImportLlama2c(CLI::App& app, int& exit_code) {
   auto* command =
       app.add_subcommand("import-llama2c",
-                         "Convert a llama2.c checkpoint (legacy v0 format) and its SentencePiece tokenizer into a "
-                         "Hugging Face Llama directory (fp32 safetensors, config.json, tokenizer)");
+                         "Convert a llama2.c checkpoint (legacy v0 format) and its tokenizer (SentencePiece .model or "
+                         "llama2.c tokenizer.bin) into a Hugging Face Llama directory (fp32 safetensors, "
+                         "config.json, tokenizer.model)");
   auto options = std::make_shared<std::array<std::string, 3>>();
   command->add_option("model", (*options)[0], "llama2.c checkpoint (.bin)")->required()->check(CLI::ExistingFile);
-  command->add_option("tokenizer", (*options)[1], "SentencePiece model (.model)")->required()->check(CLI::ExistingFile);
+  command->add_option("tokenizer", (*options)[1], "SentencePiece model (.model) or llama2.c tokenizer.bin")
+      ->required()
+      ->check(CLI::ExistingFile);
   command->add_option("out", (*options)[2], "Output directory (created)")->required();
   command->callback([options, &exit_code] {
     const absl::Status status = ImportLlama2c((*options)[0], (*options)[1], (*options)[2]);
