@@ -356,8 +356,9 @@ class CpuBackend : public Backend {
                     kv_width * sizeof(float));
       }
     }
-    // 2. Each token attends to its sequence's positions 0..position (run.c's loop order). Tokens run in
-    //    parallel; each output row is one thread's work in that order, so results do not depend on threads.
+    // 2. Each token attends to its sequence's positions first..position (run.c's loop order), first = 0 or,
+    //    with a sliding window W, position - W + 1 (backend.h). Tokens run in parallel; each output row is one
+    //    thread's work in that order, so results do not depend on threads.
     const int group = shape.num_heads / shape.num_kv_heads;
     const float scale = std::sqrt(static_cast<float>(dh));
     std::vector<int32_t> sequence_of(static_cast<size_t>(batch.num_tokens));
@@ -365,33 +366,36 @@ class CpuBackend : public Backend {
       std::fill(sequence_of.begin() + seq_starts[b], sequence_of.begin() + seq_starts[b + 1], b);
     }
     pool_.ParallelFor(batch.num_tokens, 8, [&](int64_t begin, int64_t end) {
-      std::vector<float> scores;
-      std::vector<int64_t> rows;  // cache row of each position 0..pos (block lookups hoisted out of the heads)
+      std::vector<float> scores;  // of positions first..pos, at index p - first
+      std::vector<int64_t> rows;  // cache row of each position first..pos (block lookups hoisted out of the heads)
       for (int64_t t = begin; t < end; ++t) {
         const int32_t b = sequence_of[static_cast<size_t>(t)];
         const int32_t pos = positions[t];
-        scores.resize(static_cast<size_t>(pos) + 1);
-        rows.resize(static_cast<size_t>(pos) + 1);
-        for (int32_t p = 0; p <= pos; ++p) {
-          rows[p] = (int64_t{tables[b * table_width + p / block_size]} * block_size + p % block_size) * kv_width;
+        const int32_t first = shape.sliding_window > 0 ? std::max(0, pos - shape.sliding_window + 1) : 0;
+        const size_t keys = static_cast<size_t>(pos - first) + 1;
+        scores.resize(keys);
+        rows.resize(keys);
+        for (int32_t p = first; p <= pos; ++p) {
+          rows[p - first] =
+              (int64_t{tables[b * table_width + p / block_size]} * block_size + p % block_size) * kv_width;
         }
         for (int h = 0; h < shape.num_heads; ++h) {
           const float* q = qkv.as<float>() + t * width + h * dh;
           const int64_t head_offset = int64_t{h / group} * dh;
-          const float* keys = cache.k.as<float>() + head_offset;
+          const float* key_rows = cache.k.as<float>() + head_offset;
           const float* values = cache.v.as<float>() + head_offset;
-          for (int32_t p = 0; p <= pos; ++p) {
-            const float* k = keys + rows[p];
+          for (size_t j = 0; j < keys; ++j) {
+            const float* k = key_rows + rows[j];
             float score = 0.0f;
             for (int i = 0; i < dh; ++i) score += q[i] * k[i];
-            scores[p] = score / scale;
+            scores[j] = score / scale;
           }
           Softmax(scores);
           float* o = out.as<float>() + t * out.cols() + h * dh;
           std::memset(o, 0, dh * sizeof(float));
-          for (int32_t p = 0; p <= pos; ++p) {
-            const float* v = values + rows[p];
-            for (int i = 0; i < dh; ++i) o[i] += scores[p] * v[i];
+          for (size_t j = 0; j < keys; ++j) {
+            const float* v = values + rows[j];
+            for (int i = 0; i < dh; ++i) o[i] += scores[j] * v[i];
           }
         }
       }

@@ -169,58 +169,86 @@ TEST_F(CpuBackendTest, AttentionRotatesQAndKPairsHalfApart) {
   }
 }
 
-TEST_F(CpuBackendTest, PagedAttentionMatchesDenseCausalAttention) {
-  // Two sequences with grouped-query attention (4 q heads share 2 kv heads), scattered blocks of 4 tokens.
-  const AttentionShape shape{4, 2, 8};
+// Two sequences with grouped-query attention (4 q heads share 2 kv heads) in scattered blocks of 4 tokens, over
+// two steps (prefill chunks of 11 and 3 tokens, then 1 and 5 more that attend to the cached ones), against a
+// dense masked softmax written here: the query at position i sees key j when j <= i and, with a sliding window
+// W > 0, i - j < W (transformers' sliding_window_overlay).
+void CheckPagedAttention(Backend& backend, std::mt19937& rng, int32_t window) {
+  const AttentionShape shape{4, 2, 8, window};
   const int64_t width = (4 + 2 * 2) * 8;
   ModelConfig config;
   config.num_kv_heads = 2;
   config.head_dim = 8;
-  auto cache = KvCache::Create(*backend_, backend_->activation_dtype(), config, 1, 8, 4);
+  auto cache = KvCache::Create(backend, backend.activation_dtype(), config, 1, 8, 4);
   ASSERT_TRUE(cache.ok());
-  const std::vector<int32_t> lengths = {6, 3};
-  const std::vector<std::vector<int32_t>> blocks = {{5, 1}, {6}};
-  StepBatch step;
-  std::vector<std::vector<int32_t>> tokens(2);
-  for (int b = 0; b < 2; ++b) {
-    tokens[b].assign(lengths[b], 0);
-    step.AddSequence(tokens[b], 0, blocks[b], StepBatch::Logits::kNone);
-  }
-  auto uploader = BatchUploader::Create(*backend_, BatchLimits{16, 4, 4, 4});
+  const std::vector<std::vector<int32_t>> chunks = {{11, 3}, {1, 5}};
+  const std::vector<std::vector<int32_t>> blocks = {{5, 1, 7}, {6, 0}};
+  auto uploader = BatchUploader::Create(backend, BatchLimits{16, 4, 4, 4});
   ASSERT_TRUE(uploader.ok());
-  auto batch = uploader->Upload(step);
-  ASSERT_TRUE(batch.ok()) << batch.status();
-  const int64_t t = 9;
-  std::vector<float> qkv = Random(t * width, rng_);
-  std::vector<float> out(t * 32, NAN);
-  std::vector<float> no_rotation(4, 0.0f);  // inverse frequencies of zero: RoPE is the identity
-  ASSERT_TRUE(
-      backend_
-          ->Attention(View(qkv, {t, width}), View(no_rotation, {4}), cache->layer(0), *batch, shape, View(out, {t, 32}))
-          .ok());
+  std::vector<std::vector<std::vector<float>>> keys(2), values(2);  // per sequence, per position: the kv row
+  std::vector<float> no_rotation(4, 0.0f);                          // inverse frequencies of zero: RoPE is the identity
+  for (const std::vector<int32_t>& chunk : chunks) {
+    StepBatch step;
+    std::vector<std::vector<int32_t>> tokens(2);
+    for (int b = 0; b < 2; ++b) {
+      tokens[b].assign(chunk[b], 0);
+      step.AddSequence(tokens[b], static_cast<int32_t>(keys[b].size()), blocks[b], StepBatch::Logits::kNone);
+    }
+    auto batch = uploader->Upload(step);
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    const int64_t t = step.num_tokens();
+    std::vector<float> qkv = Random(t * width, rng);
+    const std::vector<float> original = qkv;
+    std::vector<float> out(t * 32, NAN);
+    ASSERT_TRUE(backend
+                    .Attention(View(qkv, {t, width}), View(no_rotation, {4}), cache->layer(0), *batch, shape,
+                               View(out, {t, 32}))
+                    .ok());
 
-  std::vector<double> want(t * 32, 0.0);
-  for (int b = 0, start = 0; b < 2; start += lengths[b], ++b) {
-    for (int i = 0; i < lengths[b]; ++i) {
-      for (int h = 0; h < 4; ++h) {
-        const int kv = h / 2;
-        std::vector<double> scores(i + 1);
-        double max = -INFINITY, sum = 0;
-        for (int p = 0; p <= i; ++p) {
-          double dot = 0;
-          for (int d = 0; d < 8; ++d)
-            dot += double(qkv[(start + i) * width + h * 8 + d]) * qkv[(start + p) * width + 32 + kv * 8 + d];
-          scores[p] = dot / std::sqrt(8.0);
-          max = std::max(max, scores[p]);
-        }
-        for (double& s : scores) sum += (s = std::exp(s - max));
-        for (int p = 0; p <= i; ++p)
-          for (int d = 0; d < 8; ++d)
-            want[(start + i) * 32 + h * 8 + d] += scores[p] / sum * qkv[(start + p) * width + 48 + kv * 8 + d];
+    std::vector<double> want(t * 32, 0.0);
+    for (int b = 0, row = 0; b < 2; ++b) {
+      for (int n = 0; n < chunk[b]; ++n, ++row) {
+        const float* r = original.data() + row * width;
+        keys[b].emplace_back(r + 32, r + 48);
+        values[b].emplace_back(r + 48, r + 64);
       }
     }
+    for (int b = 0, row = 0; b < 2; ++b) {
+      const int first_new = static_cast<int>(keys[b].size()) - chunk[b];
+      for (int n = 0; n < chunk[b]; ++n, ++row) {
+        const int i = first_new + n;
+        for (int h = 0; h < 4; ++h) {
+          const int kv = h / 2;
+          std::vector<double> weights(i + 1, 0.0);
+          double max = -INFINITY, sum = 0;
+          for (int j = 0; j <= i; ++j) {
+            if (window > 0 && i - j >= window) continue;
+            double dot = 0;
+            for (int d = 0; d < 8; ++d) dot += double(original[row * width + h * 8 + d]) * keys[b][j][kv * 8 + d];
+            weights[j] = dot / std::sqrt(8.0);
+            max = std::max(max, weights[j]);
+          }
+          for (int j = 0; j <= i; ++j) {
+            const bool visible = window == 0 || i - j < window;
+            sum += (weights[j] = visible ? std::exp(weights[j] - max) : 0.0);
+          }
+          for (int j = 0; j <= i; ++j)
+            for (int d = 0; d < 8; ++d) want[row * 32 + h * 8 + d] += weights[j] / sum * values[b][j][kv * 8 + d];
+        }
+      }
+    }
+    ExpectNear(out, want, 1e-5);
   }
-  ExpectNear(out, want, 1e-5);
+}
+
+TEST_F(CpuBackendTest, PagedAttentionMatchesDenseCausalAttention) { CheckPagedAttention(*backend_, rng_, 0); }
+
+TEST_F(CpuBackendTest, PagedAttentionWithASlidingWindowMatchesMaskedAttention) {
+  // Windows of one key (itself), shorter than both sequences, between them, and longer than either (all keys).
+  for (int32_t window : {1, 4, 7, 100}) {
+    SCOPED_TRACE(::testing::Message() << "sliding window " << window);
+    CheckPagedAttention(*backend_, rng_, window);
+  }
 }
 
 TEST_F(CpuBackendTest, SiluMulAndGatherRows) {

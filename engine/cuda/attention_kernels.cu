@@ -1,5 +1,6 @@
 #include "engine/cuda/attention_kernels.h"
 
+#include <algorithm>
 #include <cfloat>
 
 #include "absl/strings/str_cat.h"
@@ -25,6 +26,11 @@ __device__ __forceinline__ int SequenceOf(const AttentionArgs& a, int token) {
     }
   }
   return lo;
+}
+
+// The first key position a query at `position` sees: 0, or the start of its sliding window.
+__device__ __forceinline__ int FirstKey(const AttentionArgs& a, int position) {
+  return a.sliding_window > 0 ? max(0, position - a.sliding_window + 1) : 0;
 }
 
 // Index of (sequence, position) in the cache's [blocks * block_size] token slots.
@@ -90,7 +96,11 @@ __global__ void __launch_bounds__(32 * kRopeWarpsPerBlock) rope_store_kernel(Att
 constexpr int kDecodeThreads = 128;
 constexpr int kDecodeHeadsPerPass = 8;  // query heads of a KV group accumulated together in registers
 
-int DecodePartitions(const AttentionArgs& a) { return (a.max_context + kDecodePartition - 1) / kDecodePartition; }
+// Partitions of the most keys a query sees: the longest context's, or the window's where that is shorter.
+int DecodePartitions(const AttentionArgs& a) {
+  const int keys = a.sliding_window > 0 ? std::min(a.max_context, a.sliding_window) : a.max_context;
+  return (keys + kDecodePartition - 1) / kDecodePartition;
+}
 
 size_t DecodeSharedBytes(const AttentionArgs& a) {
   const int group = a.num_heads / a.num_kv_heads;
@@ -101,7 +111,8 @@ size_t DecodeSharedBytes(const AttentionArgs& a) {
                           2 * group + 4 * kDecodeHeadsPerPass * static_cast<size_t>(a.head_dim));
 }
 
-// Block (token, kv head, partition): the token's query heads of that KV group against the partition's keys.
+// Block (token, kv head, partition): the token's query heads of that KV group against the partition's keys
+// (partition p: the token's first visible key + 64 p onwards).
 // The block first copies the partition's keys and values (16-byte chunks from the paged cache) into shared
 // memory, all in flight at once (one memory latency, not one per key), then works from shared memory:
 // kMaxHeadDim / 8 lanes share a key, 8 dims each; lanes beyond head_dim idle. Results go to `out` directly when there
@@ -119,7 +130,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
   const int dh = a.head_dim;
   const int seq = SequenceOf(a, token);
   const int position = a.positions[token];
-  const int begin = partition * kDecodePartition;
+  const int begin = FirstKey(a, position) + partition * kDecodePartition;
   const int end = min(begin + kDecodePartition, position + 1);
   const int count = end - begin;
   const int64_t width = static_cast<int64_t>(a.num_heads + 2 * a.num_kv_heads) * dh;
@@ -311,8 +322,9 @@ constexpr int kPrefillKeys = 64;     // per shared-memory tile of K and V
 
 // Block (query tile, sequence, head). Each warp owns 16 query rows (its MMA's M), keeps its Q fragments in
 // registers (pre-scaled by log2(e) / sqrt(Dh) so the softmax uses exp2), and walks key tiles of 64 from
-// position 0 to the tile's last query position, with an online softmax per row. K and V tiles are staged in
-// shared memory with rows padded by 16 bytes so that fragment loads hit 32 distinct banks.
+// the tile's first visible key (0 without a sliding window) to its last query position, with an online
+// softmax per row. K and V tiles are staged in shared memory with rows padded by 16 bytes so that fragment
+// loads hit 32 distinct banks.
 template <int kHeadDim>
 __global__ void __launch_bounds__(128) attention_prefill_kernel(AttentionArgs a) {
   constexpr int kStride = kHeadDim + 8;  // halves per shared row
@@ -339,7 +351,12 @@ __global__ void __launch_bounds__(128) attention_prefill_kernel(AttentionArgs a)
   const int row_b = row_a + 8;
   const int pos_a = row_a < new_tokens ? a.positions[seq_start + row_a] : -1;
   const int pos_b = row_b < new_tokens ? a.positions[seq_start + row_b] : -1;
+  // The last key before each row's window (-1 without a window: keys are never negative).
+  const int before_a = a.sliding_window > 0 ? pos_a - a.sliding_window : -1;
+  const int before_b = a.sliding_window > 0 ? pos_b - a.sliding_window : -1;
   const int last_position = a.positions[seq_start + min(q0 + kPrefillQueries, new_tokens) - 1];
+  // Keys before the tile's first query's window are seen by none of its rows (positions rise along the chunk).
+  const int first_key = FirstKey(a, a.positions[seq_start + q0]);
 
   uint32_t q[kDimChunks][4];
   const float scale = kLog2e / sqrtf(static_cast<float>(kHeadDim));
@@ -363,7 +380,7 @@ __global__ void __launch_bounds__(128) attention_prefill_kernel(AttentionArgs a)
   float sum_a = 0.0f;  // this lane's share of the row's denominator (summed over the quad at the end)
   float sum_b = 0.0f;
 
-  for (int k0 = 0; k0 <= last_position; k0 += kPrefillKeys) {
+  for (int k0 = first_key; k0 <= last_position; k0 += kPrefillKeys) {
     // 1. Stage 64 keys and values (16-byte chunks; keys past the last query position are zeros).
     __syncthreads();
     for (int i = threadIdx.x; i < kPrefillKeys * kDimTiles; i += blockDim.x) {
@@ -394,7 +411,8 @@ __global__ void __launch_bounds__(128) attention_prefill_kernel(AttentionArgs a)
       }
     }
 
-    // 3. Causal mask and online softmax. Fragment e of tile j: row a (e < 2) or b, key k0 + 8j + 2t + (e & 1).
+    // 3. Causal (and sliding-window) mask and online softmax. Fragment e of tile j: row a (e < 2) or b, key
+    //    k0 + 8j + 2t + (e & 1).
     float tile_max_a = -FLT_MAX;
     float tile_max_b = -FLT_MAX;
 #pragma unroll
@@ -403,7 +421,7 @@ __global__ void __launch_bounds__(128) attention_prefill_kernel(AttentionArgs a)
       for (int e = 0; e < 4; ++e) {
         const int key = k0 + 8 * j + 2 * t + (e & 1);
         const bool row_is_a = e < 2;
-        if (key > (row_is_a ? pos_a : pos_b)) s[j][e] = -FLT_MAX;
+        if (key > (row_is_a ? pos_a : pos_b) || key <= (row_is_a ? before_a : before_b)) s[j][e] = -FLT_MAX;
         if (row_is_a) {
           tile_max_a = fmaxf(tile_max_a, s[j][e]);
         } else {

@@ -4,12 +4,14 @@
 // - LaunchRopeStore: rotate-half RoPE in place on the q and k heads of qkv, and store each token's k and v
 //   at its position in the cache.
 // - LaunchAttentionDecode: any number of query tokens per sequence, any head_dim that is a multiple of 8
-//   up to 256; each query token's keys are split into partitions of kDecodePartition positions processed by
-//   separate blocks (flash-decoding), each staging its partition's keys and values in shared memory with one
-//   round of asynchronous copies, merged by the last block to finish. Used for decode steps and for head
-//   sizes without a prefill kernel.
+//   up to 256; each query token's keys (from its first visible one: 0, or position - W + 1 with a sliding
+//   window) are split into partitions of kDecodePartition positions processed by separate blocks
+//   (flash-decoding), each staging its partition's keys and values in shared memory with one round of
+//   asynchronous copies, merged by the last block to finish. A window caps the partitions at W's. Used for
+//   decode steps and for head sizes without a prefill kernel.
 // - LaunchAttentionPrefill: causal attention for chunks of many query tokens with tensor cores
-//   (FlashAttention-2 style tiles of 64 queries x 64 keys), head_dim 64 or 128.
+//   (FlashAttention-2 style tiles of 64 queries x 64 keys), head_dim 64 or 128; with a sliding window the key
+//   tiles start at the chunk's first visible key and keys before a row's window are masked.
 // Launchers take device pointers, sizes and a stream, return the launch status, never allocate or block.
 #pragma once
 
@@ -43,6 +45,7 @@ struct AttentionArgs {
   int table_width = 0;
   int max_context = 0;     // largest context_len (sizes the decode grid)
   int max_new_tokens = 0;  // most query tokens of one sequence (sizes the prefill grid)
+  int sliding_window = 0;  // W > 0: the query at position i sees keys i - W + 1 .. i only (0: all of 0 .. i)
 };
 
 // Decode workspace: fp32 floats and int counters LaunchAttentionDecode needs for `args` (zero counters,

@@ -340,6 +340,7 @@ class CudaBackend : public Backend {
     args.table_width = static_cast<int>(batch.block_tables.cols());
     args.max_context = batch.max_context;
     args.max_new_tokens = batch.max_new_tokens;
+    args.sliding_window = shape.sliding_window;
     NIBBLE_RETURN_IF_ERROR(cuda::LaunchRopeStore(args, stream_));
     if (batch.max_new_tokens > 1 && cuda::PrefillAttentionSupports(shape.head_dim)) {
       return cuda::LaunchAttentionPrefill(args, stream_);

@@ -235,17 +235,29 @@ TEST_F(W4LinearParityTest, TinyOddShapes) {
 }
 
 // Attention: the same random q/k/v on both backends over three steps (a prefill chunk, a second chunk that
-// attends to the first, a decode step), sequences of different lengths in scattered KV blocks.
+// attends to the first, a decode step), sequences of different lengths in scattered KV blocks; with a sliding
+// window, the CPU's (checked against a masked softmax in cpu_backend_test) is the reference.
 struct AttentionCase {
   int heads, kv_heads, head_dim;
   std::vector<std::vector<int32_t>> chunk_lengths;  // per step, tokens each sequence brings
+  int32_t sliding_window = 0;                       // 0: none
 };
+
+// Names the case in test lists (ctest's names): heads, KV heads, head size, the steps' chunks, the window.
+void PrintTo(const AttentionCase& c, std::ostream* os) {
+  *os << "h" << c.heads << "_kv" << c.kv_heads << "_d" << c.head_dim << "_steps";
+  for (size_t step = 0; step < c.chunk_lengths.size(); ++step) {
+    for (size_t s = 0; s < c.chunk_lengths[step].size(); ++s)
+      *os << (s == 0 ? (step == 0 ? "" : "-") : ".") << c.chunk_lengths[step][s];
+  }
+  *os << "_window" << c.sliding_window;
+}
 
 class AttentionParityTest : public CudaParityTest, public ::testing::WithParamInterface<AttentionCase> {};
 
 TEST_P(AttentionParityTest, MatchesCpu) {
   const AttentionCase& c = GetParam();
-  const AttentionShape shape{c.heads, c.kv_heads, c.head_dim};
+  const AttentionShape shape{c.heads, c.kv_heads, c.head_dim, c.sliding_window};
   ModelConfig config;
   config.num_kv_heads = c.kv_heads;
   config.head_dim = c.head_dim;
@@ -293,7 +305,8 @@ TEST_P(AttentionParityTest, MatchesCpu) {
     ASSERT_TRUE(cuda_->Attention(g_qkv.tensor, g_freq.tensor, g_cache->layer(0), *g_batch, shape, g_out.tensor).ok());
     EXPECT_LT(RelativeError(Download(*cuda_, g_qkv.tensor), Download(*cpu_, c_qkv.tensor)), 2e-3) << "rotated qkv";
     EXPECT_LT(RelativeError(Download(*cuda_, g_out.tensor), Download(*cpu_, c_out.tensor)), 1e-2)
-        << "step with max context " << *std::max_element(lengths.begin(), lengths.end());
+        << "step with max context " << *std::max_element(lengths.begin(), lengths.end()) << ", sliding window "
+        << c.sliding_window;
   }
 }
 
@@ -307,7 +320,16 @@ INSTANTIATE_TEST_SUITE_P(
         // stories260K: 8 heads, 4 KV heads, head_dim 8 (decode kernel for everything).
         AttentionCase{8, 4, 8, {{40, 512}, {1, 1}}},
         // A head size without a prefill kernel and past a power of two (96: lanes idle).
-        AttentionCase{4, 2, 96, {{77}, {1}}}));
+        AttentionCase{4, 2, 96, {{77}, {1}}},
+        // Sliding windows: inside one prefill key tile and decode partition (8), across tiles and partitions
+        // without lining up with them (100, 70), exactly one partition (64) and one key more (65), a single
+        // key (1), and longer than every context (2000: as without one).
+        AttentionCase{8, 2, 64, {{130, 64}, {1, 70}, {1, 1}}, 8},
+        AttentionCase{4, 4, 128, {{300, 37, 1}, {200, 1, 5}, {1, 1, 1}}, 100},
+        AttentionCase{4, 4, 128, {{1000, 3}, {1, 1}}, 64}, AttentionCase{4, 4, 128, {{1000, 3}, {1, 1}}, 65},
+        AttentionCase{8, 4, 8, {{40, 512}, {1, 1}}, 70}, AttentionCase{4, 2, 96, {{77}, {1}}, 5},
+        AttentionCase{8, 2, 64, {{130, 64}, {1, 70}, {1, 1}}, 1},
+        AttentionCase{4, 4, 128, {{300, 37, 1}, {1, 1, 1}}, 2000}));
 
 TEST_F(CudaParityTest, SamplingMatchesCpuAndRepeats) {
   const int64_t vocab = 32000;

@@ -56,14 +56,21 @@ struct ModelConfig {
   std::vector<int32_t> eos_token_ids = {2};
   std::string torch_dtype = "float16";
   std::optional<AwqConfig> awq;
-  // Mistral's "sliding_window" (tokens each position attends back to), kept so that config.json round trips;
-  // absent or null: none. The engine's attention does not honour it (it attends to the whole context).
+  // "sliding_window" as config.json has it (absent or null: none), written back as read. Only Mistral's is
+  // applied (attention_window); Qwen2's checkpoints carry one that transformers ignores without
+  // "use_sliding_window": true.
   std::optional<int64_t> sliding_window;
 
   int64_t q_size() const { return num_heads * head_dim; }
   int64_t kv_size() const { return num_kv_heads * head_dim; }
   // Rows of the fused q/k/v projection: q, then k, then v.
   int64_t qkv_size() const { return q_size() + 2 * kv_size(); }
+  // The keys each query attends to, its own included (0: all of them): Mistral's sliding_window, with
+  // transformers' boundary (masking_utils.py, sliding_window_overlay: kv_idx > q_idx - sliding_window, and
+  // causal kv_idx <= q_idx), so the query at position i sees the keys j with i - W < j <= i.
+  int64_t attention_window() const {
+    return architecture == Architecture::kMistral && sliding_window ? *sliding_window : 0;
+  }
 };
 
 // Parses config.json text. `source` names the file in error messages.

@@ -53,9 +53,10 @@ struct DeviceTensor {
 };
 
 struct AttentionShape {
-  int32_t num_heads = 0;     // H
-  int32_t num_kv_heads = 0;  // K; H % K == 0 (grouped-query attention)
-  int32_t head_dim = 0;      // Dh
+  int32_t num_heads = 0;       // H
+  int32_t num_kv_heads = 0;    // K; H % K == 0 (grouped-query attention)
+  int32_t head_dim = 0;        // Dh
+  int32_t sliding_window = 0;  // W: the keys a query sees, its own included (0: all; ModelConfig::attention_window)
 };
 
 // Work a backend recorded for replay (a CUDA graph). Owned by whoever captured it; replay on that backend only.
@@ -90,8 +91,8 @@ class Backend : public DeviceMemory {
   //   1. rotate-half RoPE on the q and k heads of qkv, in place, at each token's position (inv_freq: fp32
   //      [Dh / 2] inverse frequencies, llama3 scaling already applied);
   //   2. store each token's k and v in `cache` at its position (through the batch's block tables);
-  //   3. out = causal softmax(q k^T / sqrt(Dh)) v over the sequence's positions 0..position, query head h
-  //      reading KV head h / (H / K).
+  //   3. out = causal softmax(q k^T / sqrt(Dh)) v over the sequence's positions first..position, query head h
+  //      reading KV head h / (H / K); first = 0, or max(0, position - W + 1) with a sliding window W > 0.
   // qkv [T, (H + 2K) * Dh] (q heads, then k heads, then v heads); out [T, H * Dh].
   virtual absl::Status Attention(const Tensor& qkv, const Tensor& inv_freq, const KvLayer& cache,
                                  const DeviceBatch& batch, const AttentionShape& shape, const Tensor& out) = 0;

@@ -6,6 +6,7 @@
 #include "engine/runtime/forward.h"
 
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include "absl/strings/str_cat.h"
@@ -15,8 +16,11 @@ namespace nibble {
 namespace {
 
 AttentionShape ShapeOf(const ModelConfig& config) {
+  // A window at least as long as any context int32 positions can hold is no window.
+  const int64_t window = config.attention_window();
   return AttentionShape{static_cast<int32_t>(config.num_heads), static_cast<int32_t>(config.num_kv_heads),
-                        static_cast<int32_t>(config.head_dim)};
+                        static_cast<int32_t>(config.head_dim),
+                        window < std::numeric_limits<int32_t>::max() ? static_cast<int32_t>(window) : 0};
 }
 
 absl::Status Trace(const BlockTracer* tracer, TracePoint point, const Tensor& tensor) {
@@ -37,7 +41,7 @@ absl::Status AttentionSubblock(Backend& backend, const ModelConfig& config, cons
   NIBBLE_RETURN_IF_ERROR(backend.Linear(*layer.qkv, normed, qkv));
 
   // 2. Rotate q and k by their positions (RoPE), store k and v in the paged cache, and attend causally
-  //    over each sequence: attention [T, H * Dh].
+  //    over each sequence (within the sliding window, where the model has one): attention [T, H * Dh].
   const Tensor attention = ws.attention(tokens);
   NIBBLE_RETURN_IF_ERROR(backend.Attention(qkv, rope_inv_freq, cache, batch, shape, attention));
   NIBBLE_RETURN_IF_ERROR(Trace(tracer, TracePoint::kOInput, attention));

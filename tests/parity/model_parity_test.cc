@@ -1,7 +1,7 @@
 // Whole models on the CUDA backend against the CPU backend: logits of synthetic dense and AWQ models step by
 // step (prefill, then decode steps, the later ones replayed from captured CUDA graphs), and stories260K's
 // perplexity on ../shared/data/tinystories-dev-50.txt within 0.5% of the CPU's, with both greedy texts
-// printed. Skips without a GPU.
+// printed, and a Mistral-shaped model's sliding window. Skips without a GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -20,6 +20,7 @@
 #include "engine/tools/synth.h"
 #include "tests/support/model_checks.h"
 #include "tests/support/shared_data.h"
+#include "tests/support/sliding_window_model.h"
 
 namespace nibble {
 namespace {
@@ -166,6 +167,32 @@ TEST_F(ModelParityTest, SyntheticAwqModels) {
     auto host = SynthesizeQuantizedModel("tiny", 4, group);
     ASSERT_TRUE(host.ok()) << host.status();
     CheckModel(*host, 6);
+  }
+}
+
+// Mistral's sliding window (8) on a small Mistral-shaped model: 40 positions (prefill 24, then 16 decode steps,
+// the later ones replayed graphs) against the CPU with the window, and clearly apart from the CUDA logits of the
+// same weights without it from position 8 on (before it, every position sees all of its keys either way).
+TEST_F(ModelParityTest, MistralSlidingWindowMatchesTheCpu) {
+  auto windowed = testing::SyntheticMistral(8, 7);
+  auto full = testing::SyntheticMistral(std::nullopt, 7);
+  ASSERT_TRUE(windowed.ok() && full.ok());
+  std::vector<int32_t> tokens(40);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>(1 + (i * 53) % 500);
+  for (int32_t prefill : {24, 1}) {
+    auto want = testing::LogitsAtEveryPosition(*cpu_, *windowed, tokens, prefill);
+    auto got = testing::LogitsAtEveryPosition(*cuda_, *windowed, tokens, prefill);
+    auto unwindowed = testing::LogitsAtEveryPosition(*cuda_, *full, tokens, prefill);
+    ASSERT_TRUE(want.ok() && got.ok() && unwindowed.ok()) << want.status() << got.status() << unwindowed.status();
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const std::string step = i < static_cast<size_t>(prefill) ? "prefill" : "decode";
+      const double error = RelativeError((*got)[i], (*want)[i]);
+      EXPECT_LT(error, 1e-2) << step << ", position " << i;
+      if (i >= 8) {
+        EXPECT_GT(testing::RelativeError((*unwindowed)[i], (*want)[i]), 4 * error)
+            << step << ", position " << i << ": the window must make a difference";
+      }
+    }
   }
 }
 
