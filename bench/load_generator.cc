@@ -20,49 +20,34 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Builds request `index` of a run.
-v1::GenerateRequest MakeRequest(const LoadOptions& options, const client::ModelReference& model, int32_t index) {
-  v1::GenerateRequest request;
-  request.set_model(model.name);
-  request.set_version(model.version);
-  if (!options.prompt.empty()) {
-    request.set_text(options.prompt);
-  } else {
-    v1::TokenIds& ids = *request.mutable_token_ids();
-    for (int32_t i = 0; i < options.prompt_tokens; ++i) ids.add_ids(3 + (i * 31 + index * 7) % 256);
-  }
-  request.set_max_tokens(options.max_tokens);
-  request.set_ignore_eos(options.ignore_eos);
-  request.mutable_sampling()->set_temperature(options.temperature);
-  request.mutable_sampling()->set_seed(options.seed + index);
-  request.set_request_id(absl::StrCat("load-", index));
-  return request;
-}
-
-// Keeps options.concurrency calls in flight: each call's end starts the next request.
+// Keeps options.concurrency calls in flight: each call's end starts the next request, until options.requests
+// have been started or options.duration_seconds have passed.
 class Driver {
  public:
   Driver(const client::Connection& connection, const LoadOptions& options, client::ModelReference model)
       : connection_(connection), options_(options), model_(std::move(model)) {}
 
   LoadReport Run() {
-    report_.requests = options_.requests;
     const Clock::time_point start = Clock::now();
-    const int32_t first = std::min(options_.concurrency, options_.requests);
+    timed_ = options_.duration_seconds > 0;
+    stop_at_ = start + std::chrono::duration_cast<Clock::duration>(
+                           std::chrono::duration<double>(std::max(options_.duration_seconds, 0.0)));
+    const int32_t first = timed_ ? options_.concurrency : std::min(options_.concurrency, options_.requests);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       next_ = first;
     }
     for (int32_t i = 0; i < first; ++i) Launch(i);
     std::unique_lock<std::mutex> lock(mutex_);
-    all_ended_.wait(lock, [this] { return ended_ == options_.requests; });
+    all_ended_.wait(lock, [this] { return done_; });
+    report_.requests = next_;
     report_.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return std::move(report_);
   }
 
  private:
   void Launch(int32_t index) {
-    client::StartGenerate(connection_, MakeRequest(options_, model_, index), nullptr,
+    client::StartGenerate(connection_, MakeLoadRequest(options_, model_, index), nullptr,
                           [this](client::GenerateOutcome outcome) { OnEnded(std::move(outcome)); });
   }
 
@@ -71,8 +56,10 @@ class Driver {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       Record(std::move(outcome));
-      if (next_ < options_.requests) launch = next_++;
-      if (++ended_ == options_.requests) {
+      ++ended_;
+      if (timed_ ? Clock::now() < stop_at_ : next_ < options_.requests) launch = next_++;
+      if (launch < 0 && ended_ == next_) {
+        done_ = true;
         all_ended_.notify_all();
         return;  // Run() may return now: touch nothing after this
       }
@@ -102,8 +89,11 @@ class Driver {
   const client::ModelReference model_;
   std::mutex mutex_;
   std::condition_variable all_ended_;
-  int32_t next_ = 0;   // the next request to launch
-  int32_t ended_ = 0;  // requests that have ended
+  bool timed_ = false;         // options_.duration_seconds bounds the run, not options_.requests
+  Clock::time_point stop_at_;  // when timed_: no request starts after this
+  int32_t next_ = 0;           // the next request to launch (= requests launched)
+  int32_t ended_ = 0;          // requests that have ended
+  bool done_ = false;          // every launched request has ended and none will be launched
   LoadReport report_;
 };
 
@@ -131,16 +121,41 @@ std::string Counts(const std::map<std::string, int64_t>& counts, absl::string_vi
 
 }  // namespace
 
+v1::GenerateRequest MakeLoadRequest(const LoadOptions& options, const client::ModelReference& model, int32_t index) {
+  v1::GenerateRequest request;
+  request.set_model(model.name);
+  request.set_version(model.version);
+  if (!options.prompt.empty()) {
+    request.set_text(options.prompt);
+  } else {
+    v1::TokenIds& ids = *request.mutable_token_ids();
+    for (int32_t i = 0; i < options.prompt_tokens; ++i) ids.add_ids(3 + (i * 31 + index * 7) % 256);
+  }
+  request.set_max_tokens(options.max_tokens);
+  request.set_ignore_eos(options.ignore_eos);
+  request.set_logprobs(options.logprobs);
+  request.mutable_sampling()->set_temperature(options.temperature);
+  request.mutable_sampling()->set_seed(options.seed + index);
+  request.set_request_id(absl::StrCat("load-", index));
+  return request;
+}
+
 absl::Status ValidateLoadOptions(const LoadOptions& options) {
   if (absl::StatusOr<client::ModelReference> model = client::ParseModelReference(options.model); !model.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--model: ", model.status().message()));
   }
   if (options.concurrency <= 0) return absl::InvalidArgumentError("--concurrency must be positive");
-  if (options.requests <= 0) return absl::InvalidArgumentError("--requests must be positive");
+  if (options.duration_seconds < 0 || !std::isfinite(options.duration_seconds)) {
+    return absl::InvalidArgumentError("--duration must be a finite number of seconds, 0 or more");
+  }
+  if (options.duration_seconds == 0 && options.requests <= 0) {
+    return absl::InvalidArgumentError("--requests must be positive");
+  }
   if (options.prompt.empty() && options.prompt_tokens <= 0) {
     return absl::InvalidArgumentError("--prompt-tokens must be positive (or give --prompt)");
   }
   if (options.max_tokens <= 0) return absl::InvalidArgumentError("--max-tokens must be positive");
+  if (options.logprobs < 0 || options.logprobs > 20) return absl::InvalidArgumentError("--logprobs must be in 0..20");
   return absl::OkStatus();
 }
 
@@ -164,9 +179,11 @@ std::string FormatReport(const LoadReport& report, const LoadOptions& options, c
   const std::string prompt = options.prompt.empty() ? absl::StrCat(options.prompt_tokens, " tokens")
                                                     : absl::StrCat("text of ", options.prompt.size(), " bytes");
   const double seconds = std::max(report.wall_seconds, 1e-9);
+  const std::string duration =
+      options.duration_seconds > 0 ? absl::StrFormat(" for %.0f s", options.duration_seconds) : std::string();
   std::string out =
-      absl::StrFormat("nibble-load: %s on %s, %d concurrent, prompt %s, output %d tokens%s\n", options.model, server,
-                      options.concurrency, prompt, options.max_tokens, options.ignore_eos ? "" : " at most");
+      absl::StrFormat("nibble-load: %s on %s, %d concurrent%s, prompt %s, output %d tokens%s\n", options.model, server,
+                      options.concurrency, duration, prompt, options.max_tokens, options.ignore_eos ? "" : " at most");
   absl::StrAppendFormat(&out, "%-16s %d completed, %d failed, of %d in %.2f s\n", "requests", report.completed,
                         report.requests - report.completed, report.requests, report.wall_seconds);
   absl::StrAppendFormat(&out, "%-16s %.1f output tokens/s, %.1f prompt tokens/s, %.2f requests/s\n", "throughput",
@@ -187,6 +204,7 @@ std::string FormatReportJson(const LoadReport& report, const LoadOptions& option
   const nlohmann::json summary = {
       {"model", options.model},
       {"concurrency", options.concurrency},
+      {"duration_seconds", options.duration_seconds},
       {"prompt_tokens_per_request", options.prompt.empty() ? options.prompt_tokens : 0},
       {"max_tokens", options.max_tokens},
       {"requests", report.requests},

@@ -34,6 +34,8 @@ TEST(LoadOptionsTest, NamesTheBadOption) {
       {[](LoadOptions& o) { o.requests = -1; }, "--requests"},
       {[](LoadOptions& o) { o.prompt_tokens = 0; }, "--prompt-tokens"},
       {[](LoadOptions& o) { o.max_tokens = 0; }, "--max-tokens"},
+      {[](LoadOptions& o) { o.logprobs = 21; }, "--logprobs"},
+      {[](LoadOptions& o) { o.duration_seconds = -1; }, "--duration"},
   };
   for (const auto& [mutate, flag] : cases) {
     LoadOptions bad = options;
@@ -98,6 +100,25 @@ TEST(RunLoadTest, CountsEveryRequestWhenNoServerListens) {
   EXPECT_EQ(report->completed, 0);
   EXPECT_EQ(report->errors, (std::map<std::string, int64_t>{{"UNAVAILABLE", 10}}));
   EXPECT_THAT(report->error_sample.at("UNAVAILABLE"), HasSubstr("127.0.0.1:1: Generate: "));
+}
+
+TEST(RunLoadTest, TimedRunStartsRequestsUntilTheDurationEnds) {
+  client::ConnectionOptions connection_options;
+  connection_options.server = "127.0.0.1:1";  // nothing listens on port 1: each request fails at once
+  absl::StatusOr<client::Connection> connection = client::Connection::Open(connection_options);
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  LoadOptions options;
+  options.model = "stories";
+  options.concurrency = 2;
+  options.requests = 1;  // ignored: the duration bounds the run
+  options.duration_seconds = 0.5;
+  absl::StatusOr<LoadReport> report = RunLoad(*connection, options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_GT(report->requests, 2);
+  EXPECT_EQ(report->errors, (std::map<std::string, int64_t>{{"UNAVAILABLE", report->requests}}));
+  EXPECT_GE(report->wall_seconds, 0.5);
+  EXPECT_LT(report->wall_seconds, 5.0);
+  EXPECT_THAT(FormatReport(*report, options, "127.0.0.1:1"), HasSubstr("2 concurrent for 0 s"));
 }
 
 }  // namespace

@@ -108,6 +108,7 @@ class Subprocess {
   absl::StatusOr<std::string> WaitForLine(const std::string& needle,
                                           std::chrono::milliseconds timeout = std::chrono::seconds(30));
   void Signal(int signal) const;
+  pid_t pid() const { return pid_; }
   // Waits for the exit (reading the rest of the output); the exit code, or 128 + signal.
   int Wait();
   const std::string& output() const { return output_; }
