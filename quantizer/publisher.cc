@@ -197,7 +197,10 @@ absl::StatusOr<std::optional<uint64_t>> FindVersionOfJob(const ModelStore& store
   NIBBLE_ASSIGN_OR_RETURN(std::vector<uint64_t> versions, store.ListVersions(model));
   for (auto version = versions.rbegin(); version != versions.rend(); ++version) {
     absl::StatusOr<Manifest> manifest = ReadManifest(store.VersionDir(model, *version));
-    if (manifest.ok() && manifest->json.value("job", "") == job_id) return *version;
+    if (!manifest.ok()) continue;
+    // Any nibble.json may sit in the store: a "job" that is not a string is no job (json::value would throw).
+    const auto job = manifest->json.find("job");
+    if (job != manifest->json.end() && job->is_string() && job->get<std::string>() == job_id) return *version;
   }
   return std::nullopt;
 }

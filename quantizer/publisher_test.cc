@@ -80,6 +80,21 @@ TEST(PublisherTest, PublishesNumberedVerifiedVersions) {
   EXPECT_THAT(manifest->json["tool_version"].get<std::string>(), HasSubstr("nibble "));
 }
 
+TEST(PublisherTest, FindVersionOfJobSkipsManifestsWhoseJobIsNotAString) {
+  testing::TempDir temp;
+  const ModelStore store(temp.path() / "store");
+  const fs::path source = MakeSource(temp.path());
+  ASSERT_TRUE(PublishDirectory(store, "tiny", source, {{"job", "job-7"}}).ok());
+  ASSERT_TRUE(PublishDirectory(store, "tiny", source, {{"job", 7}}).ok());
+  ASSERT_TRUE(PublishDirectory(store, "tiny", source, {{"job", {{"id", "job-7"}}}}).ok());
+  absl::StatusOr<std::optional<uint64_t>> found = FindVersionOfJob(store, "tiny", "job-7");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(*found, std::optional<uint64_t>(1));
+  found = FindVersionOfJob(store, "tiny", "job-8");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(*found, std::nullopt);
+}
+
 TEST(PublisherTest, UncommittedStagingIsRemovedAndNothingPublished) {
   testing::TempDir temp;
   const ModelStore store(temp.path() / "store");

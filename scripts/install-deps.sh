@@ -13,7 +13,7 @@ build_packages=(
   libabsl-dev libspdlog-dev libfmt-dev prometheus-cpp-dev nlohmann-json3-dev
   libsentencepiece-dev libcli11-dev libsqlite3-dev libssl-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  prometheus openssl python3 clang-format nodejs
+  prometheus openssl python3 clang-format nodejs clang libclang-rt-14-dev
 )
 runtime_packages=(
   libgrpc++1.51 libprotobuf32 libsentencepiece0 libspdlog1.10 libprometheus-cpp-core1.0

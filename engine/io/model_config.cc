@@ -12,6 +12,10 @@ namespace {
 
 using nlohmann::json;
 
+// The largest size (and token id) a config may give: products of two sizes (a weight's elements) then fit
+// int64, and every id fits int32.
+constexpr int64_t kMaxSize = INT32_MAX;
+
 absl::Status FieldError(const std::string& source, absl::string_view field, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(source, ": field \"", field, "\" ", problem));
 }
@@ -100,11 +104,16 @@ absl::StatusOr<std::vector<int32_t>> ParseEosIds(const json& object, const std::
   auto it = object.find("eos_token_id");
   if (it == object.end() || it->is_null()) return std::vector<int32_t>{2};
   std::vector<int32_t> ids;
+  // A token id: an integer in [0, 2^31).
+  auto is_id = [](const json& id) {
+    return id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() <= kMaxSize;
+  };
   if (it->is_number_integer()) {
+    if (!is_id(*it)) return FieldError(source, "eos_token_id", "must be a token id (0 to 2147483647)");
     ids.push_back(it->get<int32_t>());
   } else if (it->is_array()) {
     for (const json& id : *it) {
-      if (!id.is_number_integer()) return FieldError(source, "eos_token_id", "must hold integers");
+      if (!is_id(id)) return FieldError(source, "eos_token_id", "must hold token ids (integers 0 to 2147483647)");
       ids.push_back(id.get<int32_t>());
     }
   } else {
@@ -128,7 +137,9 @@ absl::StatusOr<AwqConfig> ParseAwqConfig(const json& object, const std::string& 
   NIBBLE_ASSIGN_OR_RETURN(awq.version, StringField(object, source, "version", "gemm"));
   for (char& c : awq.version) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (bits != 4) return FieldError(source, "bits", absl::StrCat("is ", bits, "; AWQ checkpoints must be 4-bit"));
-  if (group <= 0) return FieldError(source, "group_size", "must be positive");
+  if (group <= 0 || group > kMaxSize) {
+    return FieldError(source, "group_size", absl::StrCat("must be positive and at most ", kMaxSize, ", got ", group));
+  }
   if (!awq.zero_point) return FieldError(source, "zero_point", "must be true (asymmetric AWQ)");
   if (awq.version != "gemm") {
     return FieldError(source, "version", absl::StrCat("is \"", awq.version, "\"; only the GEMM layout is supported"));
@@ -171,7 +182,8 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const json& object, const std::stri
   NIBBLE_ASSIGN_OR_RETURN(config.mlp_bias, BoolField(object, source, "mlp_bias", false));
   config.qkv_bias = attention_bias || config.architecture == Architecture::kQwen2;
   config.o_bias = attention_bias && config.architecture != Architecture::kQwen2;
-  NIBBLE_ASSIGN_OR_RETURN(int64_t bos, IntField(object, source, "bos_token_id", 1));
+  NIBBLE_ASSIGN_OR_RETURN(const int64_t bos, IntField(object, source, "bos_token_id", 1));
+  if (bos < 0 || bos > kMaxSize) return FieldError(source, "bos_token_id", "must be a token id below vocab_size");
   config.bos_token_id = static_cast<int32_t>(bos);
   NIBBLE_ASSIGN_OR_RETURN(config.eos_token_ids, ParseEosIds(object, source));
   NIBBLE_ASSIGN_OR_RETURN(config.torch_dtype, StringField(object, source, "torch_dtype", "float16"));
@@ -190,10 +202,13 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const json& object, const std::stri
   };
   for (const Positive& check :
        {Positive{"vocab_size", config.vocab_size}, Positive{"hidden_size", config.hidden_size},
-        Positive{"intermediate_size", config.intermediate_size}, Positive{"num_hidden_layers", config.num_layers},
-        Positive{"num_key_value_heads", config.num_kv_heads}, Positive{"head_dim", config.head_dim},
-        Positive{"max_position_embeddings", config.max_position_embeddings}}) {
-    if (check.value <= 0) return FieldError(source, check.field, absl::StrCat("must be positive, got ", check.value));
+        Positive{"num_attention_heads", config.num_heads}, Positive{"intermediate_size", config.intermediate_size},
+        Positive{"num_hidden_layers", config.num_layers}, Positive{"num_key_value_heads", config.num_kv_heads},
+        Positive{"head_dim", config.head_dim}, Positive{"max_position_embeddings", config.max_position_embeddings}}) {
+    if (check.value <= 0 || check.value > kMaxSize) {
+      return FieldError(source, check.field,
+                        absl::StrCat("must be positive and at most ", kMaxSize, ", got ", check.value));
+    }
   }
   if (config.num_heads % config.num_kv_heads != 0) {
     return FieldError(

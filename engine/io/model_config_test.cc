@@ -112,6 +112,27 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"StringLayers", [](json& j) { j["num_hidden_layers"] = "32"; }, "must be an integer"},
         BadConfig{"KvHeadsDoNotDivide", [](json& j) { j["num_key_value_heads"] = 5; }, "must divide"},
         BadConfig{"NegativeVocab", [](json& j) { j["vocab_size"] = -1; }, "\"vocab_size\" must be positive"},
+        // Found through tests/fuzz/model_config_fuzz.cc (sizes whose products overflowed, a group size that
+        // became 0 as an int and divided by zero, ids that wrapped to other ids).
+        BadConfig{"HeadsWhoseSizesOverflow",
+                  [](json& j) {
+                    j["num_attention_heads"] = int64_t{1} << 62;
+                    j["num_key_value_heads"] = int64_t{1} << 62;
+                    j["head_dim"] = 2;
+                  },
+                  "\"num_attention_heads\" must be positive and at most 2147483647"},
+        BadConfig{"GroupSizeAbove2To31",
+                  [](json& j) {
+                    j["quantization_config"] = {{"quant_method", "awq"}, {"bits", 4}, {"group_size", int64_t{1} << 32}};
+                  },
+                  "\"group_size\" must be positive and at most 2147483647"},
+        BadConfig{"BosAbove2To31", [](json& j) { j["bos_token_id"] = (int64_t{1} << 32) + 1; }, "\"bos_token_id\""},
+        BadConfig{"EosAbove2To31",
+                  [](json& j) {
+                    j["eos_token_id"] = {2, (int64_t{1} << 32) + 2};
+                  },
+                  "\"eos_token_id\""},
+        BadConfig{"NegativeEos", [](json& j) { j["eos_token_id"] = -1; }, "\"eos_token_id\""},
         BadConfig{"UnknownRopeScaling",
                   [](json& j) {
                     j["rope_scaling"] = {{"type", "yarn"}, {"factor", 4}};

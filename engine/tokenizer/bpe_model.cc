@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/base/status_macros.h"
+#include "engine/tokenizer/json_fields.h"
 
 namespace nibble {
 namespace {
@@ -41,7 +42,7 @@ absl::StatusOr<std::pair<std::string, std::string>> MergeParts(const json& merge
 
 absl::StatusOr<BpeModel> BpeModel::Parse(const json& config, const std::string& source) {
   if (!config.is_object()) return absl::InvalidArgumentError(absl::StrCat(source, ": no \"model\" object"));
-  const std::string type = config.value("type", std::string("BPE"));
+  NIBBLE_ASSIGN_OR_RETURN(const std::string type, OptionalString(config, "type", "BPE", source, "model"));
   if (type != "BPE") {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": model type \"", type, "\" is not supported (nibble reads BPE)"));
@@ -86,9 +87,9 @@ absl::StatusOr<BpeModel> BpeModel::Parse(const json& config, const std::string& 
     if (unk == model.vocab_.end()) return Malformed(source, "unk_token is not in the vocabulary");
     model.unk_id_ = unk->second;
   }
-  model.fuse_unk_ = config.value("fuse_unk", false);
-  model.byte_fallback_ = config.value("byte_fallback", false);
-  model.ignore_merges_ = config.value("ignore_merges", false);
+  NIBBLE_ASSIGN_OR_RETURN(model.fuse_unk_, OptionalBool(config, "fuse_unk", false, source, "model"));
+  NIBBLE_ASSIGN_OR_RETURN(model.byte_fallback_, OptionalBool(config, "byte_fallback", false, source, "model"));
+  NIBBLE_ASSIGN_OR_RETURN(model.ignore_merges_, OptionalBool(config, "ignore_merges", false, source, "model"));
   for (int byte = 0; byte < 256; ++byte) {
     const auto it = model.vocab_.find(absl::StrFormat("<0x%02X>", byte));
     model.byte_ids_[byte] = it == model.vocab_.end() ? -1 : it->second;

@@ -1,5 +1,6 @@
 #include "engine/tokenizer/hf_decoder.h"
 
+#include <cstdint>
 #include <optional>
 #include <utility>
 #include <variant>
@@ -13,6 +14,7 @@
 #include "engine/base/utf8.h"
 #include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/hf_pattern.h"
+#include "engine/tokenizer/json_fields.h"
 
 namespace nibble {
 
@@ -172,7 +174,8 @@ absl::Status ParseSteps(const json& config, const std::string& source, std::vect
   }
   if (type == "Metaspace") {
     if (fused) return Malformed(source, type, "after Fuse is not supported");
-    const std::string replacement = config.value("replacement", std::string("\xE2\x96\x81"));
+    NIBBLE_ASSIGN_OR_RETURN(const std::string replacement,
+                            OptionalString(config, "replacement", "\xE2\x96\x81", source, "decoder Metaspace"));
     bool drops_leading_space = true;
     if (config.contains("prepend_scheme") && config["prepend_scheme"].is_string()) {
       drops_leading_space = config["prepend_scheme"].get<std::string>() != "never";
@@ -183,13 +186,13 @@ absl::Status ParseSteps(const json& config, const std::string& source, std::vect
     return absl::OkStatus();
   }
   if (type == "Strip") {
-    const std::string content = config.value("content", std::string(" "));
-    const int start = config.value("start", 0);
-    const int stop = config.value("stop", 0);
-    if (content.empty() || start < 0 || stop < 0)
-      return Malformed(source, type, "needs a content and start, stop >= 0");
+    NIBBLE_ASSIGN_OR_RETURN(const std::string content, OptionalString(config, "content", " ", source, "decoder Strip"));
+    NIBBLE_ASSIGN_OR_RETURN(const int64_t start, OptionalInt(config, "start", 0, source, "decoder Strip"));
+    NIBBLE_ASSIGN_OR_RETURN(const int64_t stop, OptionalInt(config, "stop", 0, source, "decoder Strip"));
+    if (content.empty() || start < 0 || stop < 0 || start > INT32_MAX || stop > INT32_MAX)
+      return Malformed(source, type, "needs a content and start, stop in [0, 2^31)");
     if (fused && stop > 0) return Malformed(source, type, "of the text's end (stop > 0 after Fuse) is not supported");
-    steps.push_back({StripStep{content, start, stop, fused}});
+    steps.push_back({StripStep{content, static_cast<int>(start), static_cast<int>(stop), fused}});
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(absl::StrCat(source, ": decoder type \"", type,

@@ -11,6 +11,7 @@
 #include "engine/base/status_macros.h"
 #include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/hf_pattern.h"
+#include "engine/tokenizer/json_fields.h"
 
 namespace nibble {
 namespace {
@@ -170,13 +171,12 @@ absl::Status Malformed(const std::string& source, absl::string_view type, absl::
 
 absl::StatusOr<bool> BoolField(const json& config, const char* field, bool fallback, const std::string& source,
                                absl::string_view type) {
-  if (!config.contains(field) || config[field].is_null()) return fallback;
-  if (!config[field].is_boolean()) return Malformed(source, type, absl::StrCat("\"", field, "\" must be a boolean"));
-  return config[field].get<bool>();
+  return OptionalBool(config, field, fallback, source, absl::StrCat("pre_tokenizer ", type));
 }
 
 absl::StatusOr<SplitBehavior> ParseBehavior(const json& config, const std::string& source) {
-  const std::string behavior = config.value("behavior", std::string());
+  NIBBLE_ASSIGN_OR_RETURN(const std::string behavior,
+                          OptionalString(config, "behavior", "", source, "pre_tokenizer Split"));
   if (behavior == "Removed") return SplitBehavior::kRemoved;
   if (behavior == "Isolated") return SplitBehavior::kIsolated;
   if (behavior == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
@@ -188,7 +188,8 @@ absl::StatusOr<SplitBehavior> ParseBehavior(const json& config, const std::strin
 }
 
 absl::StatusOr<std::unique_ptr<HfPreTokenizer>> ParseMetaspace(const json& config, const std::string& source) {
-  const std::string replacement = config.value("replacement", std::string("\xE2\x96\x81"));
+  NIBBLE_ASSIGN_OR_RETURN(const std::string replacement,
+                          OptionalString(config, "replacement", "\xE2\x96\x81", source, "pre_tokenizer Metaspace"));
   if (replacement.empty()) return Malformed(source, "Metaspace", "\"replacement\" is empty");
   MetaspacePreTokenizer::Prepend prepend = MetaspacePreTokenizer::Prepend::kAlways;
   if (config.contains("prepend_scheme") && config["prepend_scheme"].is_string()) {

@@ -20,6 +20,7 @@
 #include "engine/tokenizer/hf_decoder.h"
 #include "engine/tokenizer/hf_normalizer.h"
 #include "engine/tokenizer/hf_pre_tokenizer.h"
+#include "engine/tokenizer/json_fields.h"
 #include "engine/tokenizer/text_streamer.h"
 #include "nlohmann/json.hpp"
 
@@ -180,11 +181,13 @@ absl::StatusOr<std::vector<AddedToken>> ParseAddedTokens(const json& config, con
     AddedToken token;
     token.id = static_cast<int32_t>(entry["id"].get<int64_t>());
     token.content = entry["content"].get<std::string>();
-    token.special = entry.value("special", false);
-    token.lstrip = entry.value("lstrip", false);
-    token.rstrip = entry.value("rstrip", false);
-    token.normalized = entry.value("normalized", !token.special);
-    if (entry.value("single_word", false)) {
+    const std::string component = absl::StrCat("added token ", token.id);
+    NIBBLE_ASSIGN_OR_RETURN(token.special, OptionalBool(entry, "special", false, source, component));
+    NIBBLE_ASSIGN_OR_RETURN(token.lstrip, OptionalBool(entry, "lstrip", false, source, component));
+    NIBBLE_ASSIGN_OR_RETURN(token.rstrip, OptionalBool(entry, "rstrip", false, source, component));
+    NIBBLE_ASSIGN_OR_RETURN(token.normalized, OptionalBool(entry, "normalized", !token.special, source, component));
+    NIBBLE_ASSIGN_OR_RETURN(const bool single_word, OptionalBool(entry, "single_word", false, source, component));
+    if (single_word) {
       return Malformed(source, absl::StrCat("added token ", token.id, ": single_word is not supported"));
     }
     if (!IsValidUtf8(token.content)) return Malformed(source, absl::StrCat("added token ", token.id, " is not UTF-8"));
@@ -206,8 +209,11 @@ std::optional<std::string> NamedToken(const json& config, const char* field) {
 
 // The special token the post-processor's single-sequence template starts with, if any.
 std::optional<std::string> TemplateFirstToken(const json& post_processor) {
-  if (!post_processor.is_object()) return std::nullopt;
-  const std::string type = post_processor.value("type", std::string());
+  // Only BOS is read from the post-processor: one of any other shape names none.
+  if (!post_processor.is_object() || !post_processor.contains("type") || !post_processor["type"].is_string()) {
+    return std::nullopt;
+  }
+  const std::string type = post_processor["type"].get<std::string>();
   if (type == "Sequence" && post_processor.contains("processors") && post_processor["processors"].is_array()) {
     for (const json& processor : post_processor["processors"]) {
       if (std::optional<std::string> first = TemplateFirstToken(processor)) return first;

@@ -293,6 +293,36 @@ TEST(HfTokenizerTest, UnsupportedComponentsAreErrorsNamingTheTypeAndTheFile) {
   }
 }
 
+// Found by tests/fuzz (fuzz_hf_tokenizer): an optional field of the wrong type was read with json::value(), which
+// threw out of LoadHfTokenizer (a server loading such a file from its store died in std::terminate).
+TEST(HfTokenizerTest, OptionalFieldsOfTheWrongTypeAreErrorsNamingTheFieldAndTheFile) {
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"added_tokens", json::array({{{"id", 3}, {"content", "x"}, {"special", "yes"}}})}}, "\"special\""},
+      {{{"added_tokens", json::array({{{"id", 3}, {"content", "x"}, {"normalized", 1}}})}}, "\"normalized\""},
+      {{{"model", {{"byte_fallback", "true"}}}}, "\"byte_fallback\""},
+      {{{"model", {{"type", 7}}}}, "\"type\""},
+      {{{"pre_tokenizer", {{"type", "Split"}, {"pattern", {{"String", " "}}}, {"behavior", 2}}}}, "\"behavior\""},
+      {{{"pre_tokenizer", {{"type", "Metaspace"}, {"replacement", false}}}}, "\"replacement\""},
+      {{{"decoder", {{"type", "Metaspace"}, {"replacement", json::array()}}}}, "\"replacement\""},
+      {{{"decoder", {{"type", "Strip"}, {"content", " "}, {"start", "1"}}}}, "\"start\""},
+      {{{"decoder", {{"type", "Strip"}, {"content", " "}, {"stop", 4294967296}}}}, "start, stop in [0, 2^31)"},
+  };
+  for (const auto& [overrides, expected] : cases) {
+    TempDir dir;
+    const std::filesystem::path file = WriteTokenizer(dir, SmallByteLevelTokenizer(overrides));
+    absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadHfTokenizer(file);
+    EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kInvalidArgument) << overrides.dump();
+    EXPECT_NE(tokenizer.status().message().find(expected), absl::string_view::npos) << tokenizer.status();
+    EXPECT_NE(tokenizer.status().message().find(file.string()), absl::string_view::npos) << tokenizer.status();
+  }
+  // A post-processor whose type is not a string names no BOS (it is read for nothing else).
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
+      LoadHfTokenizer(WriteTokenizer(dir, SmallByteLevelTokenizer({{"post_processor", {{"type", 3}}}})));
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ((*tokenizer)->bos_id(), -1);
+}
+
 TEST(HfTokenizerTest, BytePiecesThatSplitACharacterStreamWholeCharacters) {
   // "日" is E6 97 A5: with pieces for "\xE6\x97" and "\xA5" only, it takes two tokens, neither valid alone.
   TempDir dir;

@@ -2,6 +2,9 @@
 // this is a module of its own). Includes libsentencepiece and no abseil header.
 #include <sentencepiece_processor.h>
 
+#include <exception>
+#include <string>
+
 #include "engine/tokenizer/sentencepiece_bridge.h"
 
 namespace nibble {
@@ -39,9 +42,16 @@ class LibraryBridge : public SentencePieceBridge {
 
 extern "C" nibble::SentencePieceBridge* nibble_sentencepiece_load(const char* path, std::string* error) {
   auto processor = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  const sentencepiece::util::Status status = processor->Load(path);
-  if (!status.ok()) {
-    *error = status.ToString();
+  // The library throws on some malformed models rather than returning a status (darts-clone's "zero-length
+  // key" for a piece that starts with NUL, found by tests/fuzz): no exception may leave the module.
+  try {
+    const sentencepiece::util::Status status = processor->Load(path);
+    if (!status.ok()) {
+      *error = status.ToString();
+      return nullptr;
+    }
+  } catch (const std::exception& exception) {
+    *error = std::string("the model is malformed: ") + exception.what();
     return nullptr;
   }
   return new nibble::LibraryBridge(std::move(processor));

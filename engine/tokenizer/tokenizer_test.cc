@@ -299,6 +299,11 @@ TEST_F(TokenizerTest, CorruptModelFilesAreErrorsNamingTheFile) {
       {"empty.model", ""},
       {"truncated.model", model.substr(0, model.size() / 2)},
       {"head.model", model.substr(0, 2000)},
+      // Found by tests/fuzz (fuzz_sentencepiece): a piece that starts with NUL made libsentencepiece throw
+      // (darts-clone's "zero-length key") out of Load, which killed the process.
+      {"nul-piece.model", std::string("\x0a\x0e\x0a\x05\x3c\x75\x6e\x6b\x3b\x15\x00\x00\x00\x00\x18\x02\x0a\x0c\x0a\x03"
+                                      "\x00\x38\x3e\x15\x00\x00\x00\x00\x20\x00\x28\x01",
+                                      32)},
   };
   for (const auto& [name, bytes] : files) {
     WriteFile(dir.path() / name, bytes);
