@@ -12,8 +12,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "engine/base/quote.h"
 #include "engine/base/status_macros.h"
 #include "engine/base/utf8.h"
 #include "engine/tokenizer/generation_config.h"
@@ -139,9 +141,16 @@ bool DecoderDropsLeadingMetaSpace(const SentencePieceBridge& library) {
 absl::StatusOr<std::vector<TokenText>> BuildTokenTexts(const SentencePieceBridge& library, const std::string& source) {
   const bool drops_leading_meta_space = DecoderDropsLeadingMetaSpace(library);
   std::vector<TokenText> texts(library.piece_size());
+  absl::flat_hash_map<std::string, int> first_id_of_piece;
   for (int id = 0; id < library.piece_size(); ++id) {
     TokenText& text = texts[id];
     const std::string& piece = library.IdToPiece(id);
+    // Two ids with one piece (libsentencepiece loads such a model when their types differ) decode and stream
+    // differently for the same text: refused.
+    if (const auto [first, inserted] = first_id_of_piece.emplace(piece, id); !inserted) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": pieces ", first->second, " and ", id, " are both ",
+                                                     QuotedPrefix(piece)));
+    }
     if (library.IsControl(id)) continue;
     if (library.IsByte(id)) {
       NIBBLE_ASSIGN_OR_RETURN(const char byte, PieceByte(piece, source));
