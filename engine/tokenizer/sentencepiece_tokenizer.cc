@@ -9,10 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "engine/base/quote.h"
@@ -148,8 +148,8 @@ absl::StatusOr<std::vector<TokenText>> BuildTokenTexts(const SentencePieceBridge
     // Two ids with one piece (libsentencepiece loads such a model when their types differ) decode and stream
     // differently for the same text: refused.
     if (const auto [first, inserted] = first_id_of_piece.emplace(piece, id); !inserted) {
-      return absl::InvalidArgumentError(absl::StrCat(source, ": pieces ", first->second, " and ", id, " are both ",
-                                                     QuotedPrefix(piece)));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": pieces ", first->second, " and ", id, " are both ", QuotedPrefix(piece)));
     }
     if (library.IsControl(id)) continue;
     if (library.IsByte(id)) {

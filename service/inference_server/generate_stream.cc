@@ -12,8 +12,8 @@ constexpr std::chrono::milliseconds kDeadlineSlack{25};
 }  // namespace
 
 std::shared_ptr<GenerateStream> GenerateStream::Create(std::string request_id, std::shared_ptr<ServerMetrics> metrics,
-                                                       std::chrono::system_clock::time_point deadline) {
-  std::shared_ptr<GenerateStream> stream(new GenerateStream(std::move(request_id), std::move(metrics), deadline));
+                                                       grpc::CallbackServerContext* context) {
+  std::shared_ptr<GenerateStream> stream(new GenerateStream(std::move(request_id), std::move(metrics), context));
   stream->self_ = stream;
   return stream;
 }
@@ -41,6 +41,25 @@ void GenerateStream::Begin(RequestHandle handle, ModelLabel model) {
   if (cancel) handle.Cancel();
 }
 
+bool GenerateStream::CutIfWriteStalled(std::chrono::steady_clock::time_point now,
+                                       std::chrono::steady_clock::duration timeout) {
+  RequestHandle handle;
+  std::chrono::steady_clock::duration waited;
+  {
+    std::lock_guard lock(mutex_);
+    waited = now - write_started_;
+    if (!write_in_flight_ || write_timed_out_ || waited < timeout) return false;
+    write_timed_out_ = true;
+    handle = handle_;
+  }
+  spdlog::info("request {}: cut: the client has not read for {:.1f} s (--write-timeout)", request_id_,
+               std::chrono::duration<double>(waited).count());
+  handle.Cancel();  // the engine stops generating for it within a step and frees its KV blocks
+  std::lock_guard lock(context_mutex_);
+  if (context_ != nullptr) context_->TryCancel();  // fails the stalled write, so that the stream can finish
+  return true;
+}
+
 void GenerateStream::OnEvent(GenerationEvent event) {
   {
     std::lock_guard lock(mutex_);
@@ -56,6 +75,7 @@ void GenerateStream::OnWriteDone(bool ok) {
     std::lock_guard lock(mutex_);
     write_in_flight_ = false;
     if (ok) streamed_tokens_ += response_.chunk().token_ids_size();  // 0 for the final message
+    if (response_.has_final()) final_delivered_ = ok;
     if (!ok && !write_failed_) {
       write_failed_ = true;
       if (!finish_) cancel = handle_;
@@ -76,6 +96,10 @@ void GenerateStream::OnCancel() {
 }
 
 void GenerateStream::OnDone() {
+  {
+    std::lock_guard lock(context_mutex_);
+    context_ = nullptr;  // gRPC frees it after this call
+  }
   std::shared_ptr<GenerateStream> self = std::move(self_);  // `this` dies with `self` at the end of this call
   if (!finish_) return;                                     // refused: logged by Refuse
   const Usage& usage = finish_->usage;
@@ -84,7 +108,8 @@ void GenerateStream::OnDone() {
       "queue {:.3f} s, ttft {:.3f} s, total {:.3f} s{}",
       request_id_, model_.name, model_.version, std::string(FinishReasonName(finish_->reason)),
       static_cast<int>(status_.error_code()), usage.prompt_tokens, usage.completion_tokens, usage.queue_seconds,
-      usage.time_to_first_token_seconds.value_or(0.0), usage.total_seconds, write_failed_ ? ", client gone" : "");
+      usage.time_to_first_token_seconds.value_or(0.0), usage.total_seconds,
+      write_timed_out_ ? ", client stopped reading" : (write_failed_ ? ", client gone" : ""));
 }
 
 GenerateStream::Action GenerateStream::NextAction() {
@@ -96,6 +121,7 @@ GenerateStream::Action GenerateStream::NextAction() {
     response_.Clear();
     response_.mutable_chunk()->Swap(&pending_);
     write_in_flight_ = true;
+    write_started_ = std::chrono::steady_clock::now();
     return Action::kWrite;
   }
   if (!finish_) return Action::kNone;
@@ -104,6 +130,7 @@ GenerateStream::Action GenerateStream::NextAction() {
     *response_.mutable_final() = ToFinal(*finish_, model_);
     final_written_ = true;
     write_in_flight_ = true;
+    write_started_ = std::chrono::steady_clock::now();
     return Action::kWrite;
   }
   status_ = service::ToGrpcStatus(finish_->status);
@@ -119,7 +146,7 @@ bool GenerateStream::DeadlinePassed(std::chrono::milliseconds slack) const {
 }
 
 FinishReason GenerateStream::ReasonSeenByClient() const {
-  if (final_written_) return finish_->reason;  // the Final message says it
+  if (final_delivered_) return finish_->reason;  // the Final message says it
   if (finish_->status.code() == absl::StatusCode::kDeadlineExceeded) return FinishReason::kError;
   // Cut before its Final: by the deadline (gRPC's cancellation, or a write it failed, may have reached the
   // engine first), or by a client that cancelled or went away. The client's deadline fires before ours, by

@@ -16,6 +16,11 @@
 // transit) and as kCancelled when its client cancelled or went away. A chunk still in flight when the client's own
 // deadline fires may be counted and yet dropped by the client's gRPC library: the server cannot see that.
 //
+// A client that stops reading stalls the write in flight (HTTP/2 flow control). CutIfWriteStalled, called by
+// the StreamWatchdog, cancels the RPC when one write has waited longer than --write-timeout: the write
+// fails, the engine request is cancelled and frees its KV blocks, and the stream counts as kCancelled.
+// What waits meanwhile is bounded: one message in flight and the tokens since merged into one chunk.
+//
 // Lifetime: Create returns a stream that keeps itself alive until gRPC calls OnDone; the engine holds it
 // (as the sink) until its final event, which always comes before Finish. Threading: OnEvent on the engine
 // thread, reactions on gRPC threads, Begin/Refuse on the handler's thread; one mutex orders them and is
@@ -30,6 +35,7 @@
 
 #include "engine/serving/generation_request.h"
 #include "engine/serving/serving_engine.h"
+#include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
 #include "nibble/v1/inference.pb.h"
 #include "service/inference_server/metrics.h"
@@ -38,15 +44,19 @@ namespace nibble::server {
 
 class GenerateStream : public grpc::ServerWriteReactor<v1::GenerateResponse>, public GenerationSink {
  public:
-  // `deadline` is the RPC's (system_clock::time_point::max(): none).
+  // `context` is the RPC's (valid until OnDone).
   static std::shared_ptr<GenerateStream> Create(std::string request_id, std::shared_ptr<ServerMetrics> metrics,
-                                                std::chrono::system_clock::time_point deadline);
+                                                grpc::CallbackServerContext* context);
   const std::string& request_id() const { return request_id_; }
 
   // The request was refused before reaching the engine: finish with `status` at once.
   void Refuse(const grpc::Status& status);
   // The engine accepted the request (this stream is its sink).
   void Begin(RequestHandle handle, ModelLabel model);
+
+  // Cancels the RPC when a write has been in flight since before `now - timeout`; returns whether it did.
+  // Any thread (the watchdog's); does nothing after OnDone.
+  bool CutIfWriteStalled(std::chrono::steady_clock::time_point now, std::chrono::steady_clock::duration timeout);
 
   // GenerationSink (engine thread).
   void OnEvent(GenerationEvent event) override;
@@ -57,9 +67,11 @@ class GenerateStream : public grpc::ServerWriteReactor<v1::GenerateResponse>, pu
   void OnDone() override;
 
  private:
-  GenerateStream(std::string request_id, std::shared_ptr<ServerMetrics> metrics,
-                 std::chrono::system_clock::time_point deadline)
-      : request_id_(std::move(request_id)), metrics_(std::move(metrics)), deadline_(deadline) {}
+  GenerateStream(std::string request_id, std::shared_ptr<ServerMetrics> metrics, grpc::CallbackServerContext* context)
+      : request_id_(std::move(request_id)),
+        metrics_(std::move(metrics)),
+        deadline_(context->deadline()),
+        context_(context) {}
 
   enum class Action { kNone, kWrite, kFinish };
   // Picks the next gRPC operation (caller holds mutex_) and performs it (without the lock).
@@ -75,14 +87,22 @@ class GenerateStream : public grpc::ServerWriteReactor<v1::GenerateResponse>, pu
   const std::chrono::system_clock::time_point deadline_;
   std::shared_ptr<GenerateStream> self_;  // released in OnDone
 
+  // context_ is reset by OnDone. Recursive: TryCancel may run this stream's reactions, OnDone included,
+  // inline on the calling thread.
+  std::recursive_mutex context_mutex_;
+  grpc::CallbackServerContext* context_;
+
   std::mutex mutex_;
   RequestHandle handle_;
   ModelLabel model_;
   bool cancelled_ = false;  // the RPC was cancelled (client gone, deadline)
   bool write_failed_ = false;
   bool write_in_flight_ = false;
+  std::chrono::steady_clock::time_point write_started_;  // of the write in flight
+  bool write_timed_out_ = false;                         // CutIfWriteStalled cancelled the RPC
   bool finish_called_ = false;
-  bool final_written_ = false;
+  bool final_written_ = false;              // the Final message was started
+  bool final_delivered_ = false;            // and its write succeeded
   int64_t streamed_tokens_ = 0;             // token ids of the chunks written
   v1::TokenChunk pending_;                  // events not yet written
   std::optional<GenerationFinish> finish_;  // from the final event

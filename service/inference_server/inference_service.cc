@@ -34,8 +34,13 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context, cons
 }  // namespace
 
 InferenceService::InferenceService(ModelManager& manager, const service::TokenCheck& token_check,
-                                   const AdminCheck& admin_check, std::shared_ptr<ServerMetrics> metrics)
-    : manager_(manager), token_check_(token_check), admin_check_(admin_check), metrics_(std::move(metrics)) {}
+                                   const AdminCheck& admin_check, std::shared_ptr<ServerMetrics> metrics,
+                                   StreamWatchdog& watchdog)
+    : manager_(manager),
+      token_check_(token_check),
+      admin_check_(admin_check),
+      metrics_(std::move(metrics)),
+      watchdog_(watchdog) {}
 
 std::string InferenceService::RequestId(const v1::GenerateRequest& request) {
   const std::string& given = request.request_id();
@@ -51,7 +56,7 @@ uint64_t InferenceService::RandomSeed() {
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(grpc::CallbackServerContext* context,
                                                                            const v1::GenerateRequest* request) {
-  std::shared_ptr<GenerateStream> stream = GenerateStream::Create(RequestId(*request), metrics_, context->deadline());
+  std::shared_ptr<GenerateStream> stream = GenerateStream::Create(RequestId(*request), metrics_, context);
   const std::string id = stream->request_id();
   if (grpc::Status allowed = token_check_.Check(*context); !allowed.ok()) {
     stream->Refuse(allowed);
@@ -68,6 +73,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(grpc:
     return stream.get();
   }
   stream->Begin(submitted->first, submitted->second->label());
+  watchdog_.Watch(stream);
   return stream.get();
 }
 

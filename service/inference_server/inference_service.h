@@ -4,7 +4,7 @@
 //
 // Threading: handlers run on gRPC's threads and never wait for the engine, except LoadModel, which returns
 // once the model is loaded (it blocks its gRPC thread meanwhile). The manager and the checks must outlive
-// the service.
+// the service, and so must the watchdog.
 #pragma once
 
 #include <atomic>
@@ -18,14 +18,16 @@
 #include "service/inference_server/admin_check.h"
 #include "service/inference_server/metrics.h"
 #include "service/inference_server/model_manager.h"
+#include "service/inference_server/stream_watchdog.h"
 
 namespace nibble::server {
 
 class InferenceService : public v1::Inference::CallbackService {
  public:
-  // `metrics` receives each accepted stream's outcome (GenerateStream).
+  // `metrics` receives each accepted stream's outcome (GenerateStream); `watchdog` watches each accepted
+  // stream's writes.
   InferenceService(ModelManager& manager, const service::TokenCheck& token_check, const AdminCheck& admin_check,
-                   std::shared_ptr<ServerMetrics> metrics);
+                   std::shared_ptr<ServerMetrics> metrics, StreamWatchdog& watchdog);
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(grpc::CallbackServerContext* context,
                                                            const v1::GenerateRequest* request) override;
@@ -45,6 +47,7 @@ class InferenceService : public v1::Inference::CallbackService {
   const service::TokenCheck& token_check_;
   const AdminCheck& admin_check_;
   const std::shared_ptr<ServerMetrics> metrics_;
+  StreamWatchdog& watchdog_;
   std::atomic<uint64_t> next_request_ = 1;
   std::mutex seed_mutex_;
   std::mt19937_64 seeds_{std::random_device{}()};  // guarded by seed_mutex_

@@ -15,6 +15,7 @@
 #include "service/inference_server/inference_service.h"
 #include "service/inference_server/metrics.h"
 #include "service/inference_server/model_manager.h"
+#include "service/inference_server/stream_watchdog.h"
 #include "spdlog/spdlog.h"
 
 namespace nibble::server {
@@ -66,7 +67,8 @@ class ServerImpl : public Server {
     manager_ =
         std::make_unique<ModelManager>(ModelStore(options.store), *engine_, std::move(manager_options),
                                        [this](const std::string& model, bool serving) { SetHealth(model, serving); });
-    service_ = std::make_unique<InferenceService>(*manager_, token_check_, admin_check_, metrics_);
+    watchdog_ = std::make_unique<StreamWatchdog>(Milliseconds(options.write_timeout_seconds));
+    service_ = std::make_unique<InferenceService>(*manager_, token_check_, admin_check_, metrics_, *watchdog_);
 
     NIBBLE_ASSIGN_OR_RETURN(
         grpc_, service::GrpcEndpoint::Start(options.listen, std::move(credentials), options.connection,
@@ -113,6 +115,7 @@ class ServerImpl : public Server {
   std::shared_ptr<prometheus::Collectable> engine_gauges_;
   const std::shared_ptr<prometheus::Collectable> process_metrics_ = service::MakeProcessMetrics();
   std::unique_ptr<ModelManager> manager_;
+  std::unique_ptr<StreamWatchdog> watchdog_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<service::GrpcEndpoint> grpc_;
   grpc::HealthCheckServiceInterface* health_ = nullptr;

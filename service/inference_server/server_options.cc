@@ -65,6 +65,12 @@ void RegisterServerFlags(CLI::App& app, ServerOptions& o) {
       ->envname("NIBBLE_KV_BLOCKS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--write-timeout", o.write_timeout_seconds,
+                 "Seconds a stream's client may leave a message unread before the stream is cancelled and its KV "
+                 "blocks freed (0: never)")
+      ->envname("NIBBLE_WRITE_TIMEOUT")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--drain-timeout", o.drain_timeout_seconds,
                  "On SIGTERM, seconds in-flight streams may take to finish before they are cut with UNAVAILABLE")
       ->envname("NIBBLE_DRAIN_TIMEOUT")

@@ -25,6 +25,8 @@ struct ServerOptions {
   double queue_timeout_seconds = 0;  // --queue-timeout, NIBBLE_QUEUE_TIMEOUT: longest wait for a batch seat; 0: none
   int32_t max_seqs = 64;             // --max-seqs, NIBBLE_MAX_SEQS: sequences one decode step runs (batch seats)
   int32_t kv_blocks = 0;  // --kv-blocks, NIBBLE_KV_BLOCKS: KV cache blocks of 16 tokens; 0: max-seqs full contexts
+  double write_timeout_seconds = 30;  // --write-timeout, NIBBLE_WRITE_TIMEOUT: a stream whose client has not read
+                                      // for this long is cancelled; 0: never
   double drain_timeout_seconds = 30;  // --drain-timeout, NIBBLE_DRAIN_TIMEOUT: SIGTERM waits this long for streams
   double poll_interval_seconds =
       2;                          // --poll-interval, NIBBLE_POLL_INTERVAL: how often the store is checked for versions
