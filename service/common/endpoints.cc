@@ -1,13 +1,9 @@
 #include "service/common/endpoints.h"
 
-#include <openssl/crypto.h>
-
 #include <optional>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "engine/base/file_io.h"
 #include "engine/base/status_macros.h"
 #include "grpcpp/server_builder.h"
 #include "spdlog/spdlog.h"
@@ -19,20 +15,13 @@ int Milliseconds(double seconds) { return static_cast<int>(seconds * 1000.0); }
 
 // The first line of `file`, USER:PASSWORD, split at the first colon.
 absl::StatusOr<std::pair<std::string, std::string>> ReadBasicAuth(const std::string& file) {
-  absl::StatusOr<std::string> text = ReadTextFile(file);
-  if (!text.ok())
-    return absl::Status(text.status().code(), absl::StrCat("--metrics-auth-file: ", text.status().message()));
-  const std::string line(absl::StripAsciiWhitespace(absl::string_view(*text).substr(0, text->find('\n'))));
+  NIBBLE_ASSIGN_OR_RETURN(const std::string line, ReadFirstLineOfFlagFile("--metrics-auth-file", file));
   const size_t colon = line.find(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == line.size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--metrics-auth-file: ", file, ": the first line must be USER:PASSWORD (both non-empty)"));
   }
   return std::make_pair(line.substr(0, colon), line.substr(colon + 1));
-}
-
-bool EqualInConstantTime(const std::string& given, const std::string& expected) {
-  return given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
 }
 
 }  // namespace

@@ -32,45 +32,28 @@ void SetNotFound(absl::string_view what, const std::string& name, reflection::Se
   error->set_error_message(absl::StrCat(what, " ", QuotedPrefix(name), " is not known to this server"));
 }
 
-// The file that `request` asks for, or null.
-const FileDescriptor* RequestedFile(const reflection::ServerReflectionRequest& request) {
+// What a file request asks for: its kind and name (for a NOT_FOUND message) and the file, null when unknown.
+struct FileRequest {
+  const char* kind;
+  std::string name;
+  const FileDescriptor* file;
+};
+
+FileRequest ResolveFileRequest(const reflection::ServerReflectionRequest& request) {
   const DescriptorPool& pool = *DescriptorPool::generated_pool();
   switch (request.message_request_case()) {
     case reflection::ServerReflectionRequest::kFileByFilename:
-      return pool.FindFileByName(request.file_by_filename());
+      return {"file", request.file_by_filename(), pool.FindFileByName(request.file_by_filename())};
     case reflection::ServerReflectionRequest::kFileContainingSymbol:
-      return pool.FindFileContainingSymbol(request.file_containing_symbol());
-    case reflection::ServerReflectionRequest::kFileContainingExtension: {
-      const auto* type = pool.FindMessageTypeByName(request.file_containing_extension().containing_type());
-      if (type == nullptr) return nullptr;
-      const auto* extension = pool.FindExtensionByNumber(type, request.file_containing_extension().extension_number());
-      return extension == nullptr ? nullptr : extension->file();
+      return {"symbol", request.file_containing_symbol(),
+              pool.FindFileContainingSymbol(request.file_containing_symbol())};
+    default: {  // kFileContainingExtension
+      const reflection::ExtensionRequest& asked = request.file_containing_extension();
+      const auto* type = pool.FindMessageTypeByName(asked.containing_type());
+      const auto* extension = type == nullptr ? nullptr : pool.FindExtensionByNumber(type, asked.extension_number());
+      return {"extension", absl::StrCat(asked.containing_type(), "#", asked.extension_number()),
+              extension == nullptr ? nullptr : extension->file()};
     }
-    default:
-      return nullptr;
-  }
-}
-
-// What a file request names, for its NOT_FOUND message.
-const char* RequestedKind(const reflection::ServerReflectionRequest& request) {
-  switch (request.message_request_case()) {
-    case reflection::ServerReflectionRequest::kFileByFilename:
-      return "file";
-    case reflection::ServerReflectionRequest::kFileContainingSymbol:
-      return "symbol";
-    default:
-      return "extension";
-  }
-}
-std::string RequestedName(const reflection::ServerReflectionRequest& request) {
-  switch (request.message_request_case()) {
-    case reflection::ServerReflectionRequest::kFileByFilename:
-      return request.file_by_filename();
-    case reflection::ServerReflectionRequest::kFileContainingSymbol:
-      return request.file_containing_symbol();
-    default:
-      return absl::StrCat(request.file_containing_extension().containing_type(), "#",
-                          request.file_containing_extension().extension_number());
   }
 }
 
@@ -114,10 +97,10 @@ grpc::Status ReflectionService::ServerReflectionInfo(
       case reflection::ServerReflectionRequest::kFileByFilename:
       case reflection::ServerReflectionRequest::kFileContainingSymbol:
       case reflection::ServerReflectionRequest::kFileContainingExtension:
-        if (const FileDescriptor* file = RequestedFile(request)) {
-          AddFileWithDependencies(file, sent, *response.mutable_file_descriptor_response());
+        if (const FileRequest asked = ResolveFileRequest(request); asked.file != nullptr) {
+          AddFileWithDependencies(asked.file, sent, *response.mutable_file_descriptor_response());
         } else {
-          SetNotFound(RequestedKind(request), RequestedName(request), response);
+          SetNotFound(asked.kind, asked.name, response);
         }
         break;
       case reflection::ServerReflectionRequest::MESSAGE_REQUEST_NOT_SET: {

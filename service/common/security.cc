@@ -19,6 +19,15 @@ absl::StatusOr<std::string> ReadFlagFile(absl::string_view flag, const std::stri
 
 }  // namespace
 
+absl::StatusOr<std::string> ReadFirstLineOfFlagFile(absl::string_view flag, const std::string& path) {
+  NIBBLE_ASSIGN_OR_RETURN(const std::string text, ReadFlagFile(flag, path));
+  return std::string(absl::StripAsciiWhitespace(absl::string_view(text).substr(0, text.find('\n'))));
+}
+
+bool EqualInConstantTime(absl::string_view given, absl::string_view expected) {
+  return given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
+}
+
 void RegisterTlsFlags(CLI::App& app, TlsOptions& o) {
   app.add_option("--tls-cert", o.cert, "PEM certificate chain (with --tls-key: serve TLS)")
       ->envname("NIBBLE_TLS_CERT")
@@ -58,8 +67,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(c
 
 absl::StatusOr<TokenCheck> TokenCheck::FromFile(absl::string_view flag, const std::string& token_file) {
   if (token_file.empty()) return TokenCheck("");
-  NIBBLE_ASSIGN_OR_RETURN(std::string text, ReadFlagFile(flag, token_file));
-  const std::string token(absl::StripAsciiWhitespace(absl::string_view(text).substr(0, text.find('\n'))));
+  NIBBLE_ASSIGN_OR_RETURN(const std::string token, ReadFirstLineOfFlagFile(flag, token_file));
   if (token.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(flag, ": ", token_file, " holds no token"));
   }
@@ -74,7 +82,7 @@ grpc::Status TokenCheck::Check(const grpc::ServerContextBase& context) const {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing \"authorization: Bearer <token>\" metadata");
   }
   const grpc::string_ref given = found->second;
-  if (given.size() != expected_.size() || CRYPTO_memcmp(given.data(), expected_.data(), expected_.size()) != 0) {
+  if (!EqualInConstantTime(absl::string_view(given.data(), given.size()), expected_)) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the bearer token is not the server's");
   }
   return grpc::Status::OK;

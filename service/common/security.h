@@ -39,6 +39,11 @@ absl::Status ValidateTlsOptions(const TlsOptions& options);
 // Reads the PEM files named by `options` (NotFound / InvalidArgument naming the flag and file).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const TlsOptions& options);
 
+// The first line of the file `path` that `flag` named, surrounding whitespace dropped (errors name the flag).
+absl::StatusOr<std::string> ReadFirstLineOfFlagFile(absl::string_view flag, const std::string& path);
+// Whether `given` equals `expected`, in a time that does not tell where they differ.
+bool EqualInConstantTime(absl::string_view given, absl::string_view expected);
+
 class TokenCheck {
  public:
   // No token file: every call passes. Otherwise the file's first line (surrounding whitespace dropped),
