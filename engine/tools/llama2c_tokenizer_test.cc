@@ -10,11 +10,10 @@
 #include <array>
 #include <bit>
 #include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "absl/strings/str_split.h"
+#include "engine/base/file_io.h"
 #include "engine/tokenizer/load_tokenizer.h"
 #include "engine/tools/documents.h"
 #include "engine/tools/llama2c.h"
@@ -28,17 +27,6 @@ using ::nibble::testing::SentencePieceReference;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream stream(path, std::ios::binary);
-  std::stringstream text;
-  text << stream.rdbuf();
-  return text.str();
-}
-
-void WriteFile(const std::filesystem::path& path, const std::string& contents) {
-  std::ofstream(path, std::ios::binary) << contents;
-}
 
 template <typename T>
 std::string Raw(T value) {
@@ -78,7 +66,7 @@ class Tok512BinTest : public ::testing::Test {
     }
     tokenizer_bin_ = *tokenizer_bin;
     tokenizer_model_ = *tokenizer_model;
-    text_ = ReadFile(*text);
+    text_ = ReadTextFile(*text).value();
     const absl::Status imported = ImportLlama2c(*bin, tokenizer_bin_, dir_.path());
     ASSERT_TRUE(imported.ok()) << imported;
   }
@@ -108,7 +96,7 @@ TEST_F(Tok512BinTest, ImportWritesTok512ModelsVocabulary) {
   EXPECT_EQ(converted.bos_id(), 1);
   EXPECT_EQ(converted.eos_id(), 2);
   // tok512.model was trained with SentencePiece's default remove_extra_whitespaces; no piece holds "▁▁".
-  const auto model = ConvertLlama2cTokenizer(ReadFile(tokenizer_bin_), tokenizer_bin_.string(), 512);
+  const auto model = ConvertLlama2cTokenizer(ReadTextFile(tokenizer_bin_).value(), tokenizer_bin_.string(), 512);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_TRUE(model->remove_extra_whitespaces);
 }
@@ -159,7 +147,9 @@ TEST_F(Tok512BinTest, VocabularyOfAnotherSizeThanTheCheckpointsIsRefused) {
   // dim 8, hidden 12, 2 layers, 2 heads, 1 KV head, vocab 16 (shared), seq_len 3.
   const std::array<int32_t, 7> header = {8, 12, 2, 2, 1, 16, 3};
   const size_t floats = 16 * 8 + 2 * 8 + 2 * 64 + 2 * 32 + 2 * 32 + 2 * 64 + 2 * 8 + 3 * 2 * 96 + 8 + 2 * 3 * 2;
-  WriteFile(small, std::string(reinterpret_cast<const char*>(header.data()), 28) + std::string(floats * 4, '\0'));
+  ASSERT_TRUE(WriteFileContents(
+                  small, std::string(reinterpret_cast<const char*>(header.data()), 28) + std::string(floats * 4, '\0'))
+                  .ok());
   ASSERT_TRUE(ReadLlama2c(small).ok());
   const absl::Status status = ImportLlama2c(small, tokenizer_bin_, dir.path() / "out");
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
@@ -190,7 +180,7 @@ TEST(Llama2cTokenizerTest, SpaceRunsAreKeptOnlyWhereTheVocabularyHasAPieceForThe
     ASSERT_TRUE(model.ok()) << model.status();
     EXPECT_EQ(model->remove_extra_whitespaces, !with_space_run);
     const auto path = dir.path() / (with_space_run ? "keep.model" : "collapse.model");
-    WriteFile(path, SerializeSentencePieceBpeModel(*model));
+    ASSERT_TRUE(WriteFileContents(path, SerializeSentencePieceBpeModel(*model)).ok());
     const SentencePieceReference sentencepiece(path.string());
     ASSERT_TRUE(sentencepiece.ok()) << sentencepiece.error();
     EXPECT_EQ(sentencepiece.bos_id(), 1);
@@ -215,7 +205,7 @@ class MalformedTokenizerBinTest : public ::testing::Test {
   void SetUp() override {
     const auto file = testing::SharedFile("models/stories260K/tok512.bin");
     if (!file) GTEST_SKIP() << "tok512.bin not found (set NIBBLE_SHARED)";
-    good_ = ReadFile(*file);
+    good_ = ReadTextFile(*file).value();
     offsets_ = RecordOffsets(good_);
     ASSERT_EQ(offsets_.size(), 512u);
     ASSERT_TRUE(ConvertLlama2cTokenizer(good_, kName, 512).ok());
@@ -307,7 +297,7 @@ TEST_F(MalformedTokenizerBinTest, ImportRefusesBeforeWriting) {
   NIBBLE_REQUIRE_SHARED(bin, "models/stories260K/stories260K.bin");
   testing::TempDir dir;
   const auto tokenizer = dir.path() / "tokenizer.bin";
-  WriteFile(tokenizer, WithScore(42, std::numeric_limits<float>::quiet_NaN()));
+  ASSERT_TRUE(WriteFileContents(tokenizer, WithScore(42, std::numeric_limits<float>::quiet_NaN())).ok());
   absl::Status status = ImportLlama2c(bin, tokenizer, dir.path() / "out");
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr(tokenizer.string() + ": token 42 (at byte " + std::to_string(offsets_[42]) +
@@ -316,7 +306,7 @@ TEST_F(MalformedTokenizerBinTest, ImportRefusesBeforeWriting) {
 
   std::string negative_max = good_;
   negative_max.replace(0, 4, Raw(int32_t{-7}));
-  WriteFile(tokenizer, negative_max);
+  ASSERT_TRUE(WriteFileContents(tokenizer, negative_max).ok());
   status = ImportLlama2c(bin, tokenizer, dir.path() / "out");
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(),

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -60,55 +61,61 @@ class NeverReadingCall {
   bool started_ = false;
 };
 
-TEST(SlowClientTest, AStreamWhoseClientStopsReadingIsCutAfterTheWriteTimeoutAndItsBlocksFreed) {
-  if (!StoriesDir()) GTEST_SKIP() << "stories260K not found in ../shared (set NIBBLE_SHARED)";
-  testing::TempDir store;
-  ASSERT_TRUE(PublishStories(store.path()).ok());
-  server::ServerOptions options = LoopbackOptions(store.path());
-  options.write_timeout_seconds = 1;
-  auto server = StartServer(options);
-  ASSERT_TRUE(server.ok()) << server.status();
+// A server with `--write-timeout` and a client that started one long generation and never reads it.
+class SlowClientTest : public ::testing::Test {
+ protected:
+  void StartWithStalledCall(double write_timeout_seconds) {
+    if (!StoriesDir()) GTEST_SKIP() << "stories260K not found in ../shared (set NIBBLE_SHARED)";
+    ASSERT_TRUE(PublishStories(store_.path()).ok());
+    server::ServerOptions options = LoopbackOptions(store_.path());
+    options.write_timeout_seconds = write_timeout_seconds;
+    auto server = StartServer(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    // Hundreds of tokens with 20 alternatives each: about 100 KB of responses, far more than the client's
+    // window, so the server's writes stall once it is full.
+    v1::GenerateRequest request = GreedyRequest("Once upon a time", 480);
+    request.set_ignore_eos(true);
+    request.set_logprobs(20);
+    small_window_ = SmallWindowStub(*server_);
+    stalled_ = std::make_unique<NeverReadingCall>(*small_window_, request);
+    ASSERT_TRUE(stalled_->started());
+  }
 
-  // Hundreds of tokens with 20 alternatives each: about 100 KB of responses, far more than the client's
-  // window, so the server's writes stall once it is full.
-  v1::GenerateRequest request = GreedyRequest("Once upon a time", 480);
-  request.set_ignore_eos(true);
-  request.set_logprobs(20);
-  auto small_window = SmallWindowStub(*server);
-  NeverReadingCall stalled(*small_window, request);
-  ASSERT_TRUE(stalled.started());
+  double Requests(absl::string_view finish_reason) const {
+    return Metric(*server_,
+                  absl::StrCat("nibble_requests_total{finish_reason=\"", finish_reason, "\",", kModelLabel, "}"));
+  }
 
-  const std::string cancelled = absl::StrCat("nibble_requests_total{finish_reason=\"cancelled\",", kModelLabel, "}");
-  EXPECT_TRUE(WaitFor([&] { return Metric(*server, cancelled) == 1; }, std::chrono::seconds(30)))
+  testing::TempDir store_;
+  std::optional<TestServer> server_;
+  std::unique_ptr<v1::Inference::Stub> small_window_;
+  std::unique_ptr<NeverReadingCall> stalled_;  // last: cancelled before the stub and the server go
+};
+
+TEST_F(SlowClientTest, AStreamWhoseClientStopsReadingIsCutAfterTheWriteTimeoutAndItsBlocksFreed) {
+  ASSERT_NO_FATAL_FAILURE(StartWithStalledCall(1));
+  if (IsSkipped()) return;
+  EXPECT_TRUE(WaitFor([&] { return Requests("cancelled") == 1; }, std::chrono::seconds(30)))
       << "the stalled stream was not cut";
   const std::string kv_usage = absl::StrCat("nibble_kv_cache_usage_ratio{", kModelLabel, "}");
-  EXPECT_TRUE(WaitFor([&] { return Metric(*server, kv_usage) == 0; }, std::chrono::seconds(10)));
-  EXPECT_EQ(Metric(*server, absl::StrCat("nibble_requests_running{", kModelLabel, "}")), 0);
+  EXPECT_TRUE(WaitFor([&] { return Metric(*server_, kv_usage) == 0; }, std::chrono::seconds(10)));
+  EXPECT_EQ(Metric(*server_, absl::StrCat("nibble_requests_running{", kModelLabel, "}")), 0);
 
   // A client that reads is served as usual, the stalled call still open.
-  const StreamResult served = RunStream(*server->stub, GreedyRequest("Once upon a time", 16));
+  const StreamResult served = RunStream(*server_->stub, GreedyRequest("Once upon a time", 16));
   ASSERT_TRUE(served.status.ok()) << served.status.error_message();
   EXPECT_EQ(served.tokens().size(), 16u);
 }
 
-TEST(SlowClientTest, WithoutAWriteTimeoutAStalledStreamIsKept) {
-  if (!StoriesDir()) GTEST_SKIP() << "stories260K not found in ../shared (set NIBBLE_SHARED)";
-  testing::TempDir store;
-  ASSERT_TRUE(PublishStories(store.path()).ok());
-  server::ServerOptions options = LoopbackOptions(store.path());
-  options.write_timeout_seconds = 0;
-  auto server = StartServer(options);
-  ASSERT_TRUE(server.ok()) << server.status();
-  v1::GenerateRequest request = GreedyRequest("Once upon a time", 480);
-  request.set_ignore_eos(true);
-  request.set_logprobs(20);
-  auto small_window = SmallWindowStub(*server);
-  NeverReadingCall stalled(*small_window, request);
-  ASSERT_TRUE(stalled.started());
-  // The generation ends (length) but its stream cannot: nothing is counted while the client holds it.
+TEST_F(SlowClientTest, WithoutAWriteTimeoutAStalledStreamIsKept) {
+  ASSERT_NO_FATAL_FAILURE(StartWithStalledCall(0));
+  if (IsSkipped()) return;
+  // The generation ends but its stream cannot: nothing is counted while the client holds it.
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  EXPECT_EQ(Metric(*server, absl::StrCat("nibble_requests_total{finish_reason=\"cancelled\",", kModelLabel, "}")), 0);
-  EXPECT_EQ(Metric(*server, absl::StrCat("nibble_requests_total{finish_reason=\"length\",", kModelLabel, "}")), 0);
+  EXPECT_EQ(Requests("cancelled"), 0);
+  EXPECT_EQ(Requests("length"), 0);
+  EXPECT_EQ(Requests("stop"), 0);
 }
 
 }  // namespace

@@ -25,15 +25,7 @@
 namespace nibble {
 namespace {
 
-double RelativeError(const std::vector<float>& got, const std::vector<float>& want) {
-  double diff = 0.0, norm = 0.0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (!std::isfinite(got[i])) return INFINITY;
-    diff += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    norm += double(want[i]) * want[i];
-  }
-  return std::sqrt(diff / norm);
-}
+using testing::RelativeError;
 
 class ModelParityTest : public ::testing::Test {
  protected:
@@ -189,7 +181,7 @@ TEST_F(ModelParityTest, MistralSlidingWindowMatchesTheCpu) {
       const double error = RelativeError((*got)[i], (*want)[i]);
       EXPECT_LT(error, 1e-2) << step << ", position " << i;
       if (i >= 8) {
-        EXPECT_GT(testing::RelativeError((*unwindowed)[i], (*want)[i]), 4 * error)
+        EXPECT_GT(RelativeError((*unwindowed)[i], (*want)[i]), 4 * error)
             << step << ", position " << i << ": the window must make a difference";
       }
     }
