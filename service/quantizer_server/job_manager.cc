@@ -338,9 +338,13 @@ void JobManager::RunJob(v1::Job job) {
   cancel_running_ = false;
 }
 
-absl::Status JobManager::Save(v1::Job& job) {
+absl::Status JobManager::Store(v1::Job& job) {
   job.set_updated_unix_ms(NowUnixMs());
-  absl::Status status = store_->Update(job);
+  return store_->Update(job);
+}
+
+absl::Status JobManager::Save(v1::Job& job) {
+  absl::Status status = Store(job);
   NotifyWatchers();
   return status;
 }
@@ -359,12 +363,13 @@ void JobManager::Finish(v1::Job& job, v1::JobState state, const std::string& err
   job.set_error(error);
   job.set_eta_seconds(0);
   job.set_finished_unix_ms(NowUnixMs());
-  if (absl::Status saved = Save(job); !saved.ok()) spdlog::error("job {}: {}", job.id(), saved.ToString());
+  if (absl::Status saved = Store(job); !saved.ok()) spdlog::error("job {}: {}", job.id(), saved.ToString());
   spdlog::info("job {}: {}{}{}", job.id(), v1::JobState_Name(state), error.empty() ? "" : ": ", error);
   if (observer_ && job.started_unix_ms() > 0) {
     observer_->OnJobFinished(state, (job.finished_unix_ms() - job.started_unix_ms()) / 1000.0);
   }
   PublishCounts();
+  NotifyWatchers();
 }
 
 void JobManager::PublishCounts() {

@@ -89,9 +89,12 @@ class JobManager {
   // when stopping.
   std::optional<v1::Job> NextJob();
   void RunJob(v1::Job job);
-  // Writes `job` (updated now) and wakes the watchers.
+  // Writes `job` (updated now) into the store; Save also wakes the watchers.
+  absl::Status Store(v1::Job& job);
   absl::Status Save(v1::Job& job);
   void NotifyWatchers();
+  // Ends `job` in `state`: stored, counted in the metrics, and only then shown to the watchers, so that a
+  // client that sees the terminal state finds the metrics updated.
   void Finish(v1::Job& job, v1::JobState state, const std::string& error);
   void PublishCounts();
   void RemoveCheckpoint(const std::string& id);
