@@ -32,11 +32,7 @@ absl::Status ValidateNeverReadOptions(const LoadOptions& load, const NeverReadOp
   if (never_read.hold_seconds <= 0 || !std::isfinite(never_read.hold_seconds)) {
     return absl::InvalidArgumentError("--hold must be a positive number of seconds");
   }
-  if (never_read.server_pid <= 0) return absl::InvalidArgumentError("--server-pid must be a process id");
-  if (never_read.settle_seconds < 0 || !std::isfinite(never_read.settle_seconds)) {
-    return absl::InvalidArgumentError("--settle must be a finite number of seconds, 0 or more");
-  }
-  return absl::OkStatus();
+  return ValidateServerWatch(never_read.server_pid, never_read.settle_seconds);
 }
 
 absl::StatusOr<NeverReadReport> RunNeverRead(const client::Connection& connection, const LoadOptions& load,

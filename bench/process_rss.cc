@@ -1,5 +1,6 @@
 #include "bench/process_rss.h"
 
+#include <cmath>
 #include <fstream>
 #include <string>
 
@@ -10,6 +11,14 @@
 #include "absl/strings/strip.h"
 
 namespace nibble::bench {
+
+absl::Status ValidateServerWatch(pid_t server_pid, double settle_seconds) {
+  if (server_pid <= 0) return absl::InvalidArgumentError("--server-pid must be a process id");
+  if (settle_seconds < 0 || !std::isfinite(settle_seconds)) {
+    return absl::InvalidArgumentError("--settle must be a finite number of seconds, 0 or more");
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<int64_t> ReadRssBytes(pid_t pid) {
   const std::string path = absl::StrCat("/proc/", pid, "/status");

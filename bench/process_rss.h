@@ -15,9 +15,14 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace nibble::bench {
+
+// The flags every bench that watches a server's RSS takes: --server-pid a process id, --settle (seconds measured
+// after the clients are gone) finite and not negative. InvalidArgument naming the flag.
+absl::Status ValidateServerWatch(pid_t server_pid, double settle_seconds);
 
 // VmRSS of `pid` in bytes. NotFound naming the file when the process is gone (or /proc is absent); Internal
 // when the file has no VmRSS line (a zombie, a kernel thread).

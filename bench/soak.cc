@@ -20,11 +20,7 @@ double Mib(int64_t bytes) { return bytes / (1024.0 * 1024.0); }
 absl::Status ValidateSoakOptions(const LoadOptions& load, const SoakOptions& soak) {
   if (absl::Status status = ValidateLoadOptions(load); !status.ok()) return status;
   if (load.duration_seconds <= 0) return absl::InvalidArgumentError("--duration must be positive for a soak");
-  if (soak.server_pid <= 0) return absl::InvalidArgumentError("--server-pid must be a process id");
-  if (soak.settle_seconds < 0 || !std::isfinite(soak.settle_seconds)) {
-    return absl::InvalidArgumentError("--settle must be a finite number of seconds, 0 or more");
-  }
-  return absl::OkStatus();
+  return ValidateServerWatch(soak.server_pid, soak.settle_seconds);
 }
 
 absl::StatusOr<SoakReport> RunSoak(const client::Connection& connection, const LoadOptions& load,

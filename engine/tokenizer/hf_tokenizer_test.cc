@@ -168,6 +168,16 @@ std::filesystem::path WriteTokenizer(const TempDir& dir, const json& tokenizer) 
   return file;
 }
 
+// SmallByteLevelTokenizer(overrides) is refused with InvalidArgument naming `expected` and the file.
+void ExpectRefusedNamingTheFile(const json& overrides, const std::string& expected) {
+  TempDir dir;
+  const std::filesystem::path file = WriteTokenizer(dir, SmallByteLevelTokenizer(overrides));
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadHfTokenizer(file);
+  EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kInvalidArgument) << overrides.dump();
+  EXPECT_NE(tokenizer.status().message().find(expected), absl::string_view::npos) << tokenizer.status();
+  EXPECT_NE(tokenizer.status().message().find(file.string()), absl::string_view::npos) << tokenizer.status();
+}
+
 TEST(HfTokenizerTest, SmallByteLevelFileEncodesWithItsMergesAndAddedTokens) {
   TempDir dir;
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
@@ -283,14 +293,7 @@ TEST(HfTokenizerTest, UnsupportedComponentsAreErrorsNamingTheTypeAndTheFile) {
       {{{"pre_tokenizer", {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}}}},
        "regex does not compile"},
   };
-  for (const auto& [overrides, expected] : cases) {
-    TempDir dir;
-    const std::filesystem::path file = WriteTokenizer(dir, SmallByteLevelTokenizer(overrides));
-    absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadHfTokenizer(file);
-    EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kInvalidArgument) << overrides.dump();
-    EXPECT_NE(tokenizer.status().message().find(expected), absl::string_view::npos) << tokenizer.status();
-    EXPECT_NE(tokenizer.status().message().find(file.string()), absl::string_view::npos) << tokenizer.status();
-  }
+  for (const auto& [overrides, expected] : cases) ExpectRefusedNamingTheFile(overrides, expected);
 }
 
 // Found by tests/fuzz (fuzz_hf_tokenizer): an optional field of the wrong type was read with json::value(), which
@@ -307,14 +310,7 @@ TEST(HfTokenizerTest, OptionalFieldsOfTheWrongTypeAreErrorsNamingTheFieldAndTheF
       {{{"decoder", {{"type", "Strip"}, {"content", " "}, {"start", "1"}}}}, "\"start\""},
       {{{"decoder", {{"type", "Strip"}, {"content", " "}, {"stop", 4294967296}}}}, "start, stop in [0, 2^31)"},
   };
-  for (const auto& [overrides, expected] : cases) {
-    TempDir dir;
-    const std::filesystem::path file = WriteTokenizer(dir, SmallByteLevelTokenizer(overrides));
-    absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadHfTokenizer(file);
-    EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kInvalidArgument) << overrides.dump();
-    EXPECT_NE(tokenizer.status().message().find(expected), absl::string_view::npos) << tokenizer.status();
-    EXPECT_NE(tokenizer.status().message().find(file.string()), absl::string_view::npos) << tokenizer.status();
-  }
+  for (const auto& [overrides, expected] : cases) ExpectRefusedNamingTheFile(overrides, expected);
   // A post-processor whose type is not a string names no BOS (it is read for nothing else).
   TempDir dir;
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
