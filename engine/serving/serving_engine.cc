@@ -157,12 +157,19 @@ absl::StatusOr<RequestHandle> ServingEngine::Submit(const std::shared_ptr<Loaded
   return RequestHandle(id, std::move(control));
 }
 
-void ServingEngine::Drain(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock lock(mutex_);
-  drain_deadline_ = draining_ ? std::min(drain_deadline_, deadline) : deadline;
-  draining_ = true;
-  work_posted_ = true;
+void ServingEngine::BeginDrain(std::chrono::steady_clock::time_point deadline) {
+  {
+    std::lock_guard lock(mutex_);
+    drain_deadline_ = draining_ ? std::min(drain_deadline_, deadline) : deadline;
+    draining_ = true;
+    work_posted_ = true;
+  }
   wake_.notify_one();
+}
+
+void ServingEngine::Drain(std::chrono::steady_clock::time_point deadline) {
+  BeginDrain(deadline);
+  std::unique_lock lock(mutex_);
   settled_.wait(lock, [&] { return stopping_ || (idle_ && submissions_.empty()); });
 }
 

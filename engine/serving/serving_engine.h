@@ -144,6 +144,8 @@ class ServingEngine {
   // Stops accepting requests and models (UNAVAILABLE), lets the accepted requests finish until `deadline`,
   // then ends the rest (kCancelled / UNAVAILABLE). Blocks until no request is left. Models stay loaded.
   void Drain(std::chrono::steady_clock::time_point deadline);
+  // Drain's first half, without waiting: when it returns, every later Submit and LoadModel is refused.
+  void BeginDrain(std::chrono::steady_clock::time_point deadline);
 
   // Ends every request (kCancelled / UNAVAILABLE), fails pending loads, frees every model and joins the
   // engine thread. Idempotent.

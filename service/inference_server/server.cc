@@ -94,10 +94,12 @@ class ServerImpl : public Server {
   void Drain(std::chrono::milliseconds timeout) override {
     health_->Shutdown();  // every service NOT_SERVING, and it stays so
     manager_->StopWatching();
-    // Logged once health says NOT_SERVING (watchers such as the e2e tests act on this line); the engine
-    // refuses new requests from the Drain call right after it.
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    engine_->BeginDrain(deadline);
+    // Logged once health says NOT_SERVING and the engine refuses new requests (watchers such as the e2e tests
+    // act on this line).
     spdlog::info("draining: health NOT_SERVING, new requests refused, streams get {} ms to finish", timeout.count());
-    engine_->Drain(std::chrono::steady_clock::now() + timeout);
+    engine_->Drain(deadline);
     // Every stream has its final event now; give them a moment to write it and finish.
     grpc_->server().Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     spdlog::info("drained");
