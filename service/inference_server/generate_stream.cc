@@ -41,6 +41,11 @@ void GenerateStream::Begin(RequestHandle handle, ModelLabel model) {
   if (cancel) handle.Cancel();
 }
 
+bool GenerateStream::Cancelled() {
+  std::lock_guard lock(mutex_);
+  return cancelled_;
+}
+
 bool GenerateStream::CutIfWriteStalled(std::chrono::steady_clock::time_point now,
                                        std::chrono::steady_clock::duration timeout) {
   RequestHandle handle;

@@ -53,6 +53,8 @@ class GenerateStream : public grpc::ServerWriteReactor<v1::GenerateResponse>, pu
   void Refuse(const grpc::Status& status);
   // The engine accepted the request (this stream is its sink).
   void Begin(RequestHandle handle, ModelLabel model);
+  // Whether the RPC was cancelled (client gone, deadline). Any thread.
+  bool Cancelled();
 
   // Cancels the RPC when a write has been in flight since before `now - timeout`; returns whether it did.
   // Any thread (the watchdog's); does nothing after OnDone.

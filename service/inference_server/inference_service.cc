@@ -35,12 +35,14 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context, cons
 
 InferenceService::InferenceService(ModelManager& manager, const service::TokenCheck& token_check,
                                    const AdminCheck& admin_check, std::shared_ptr<ServerMetrics> metrics,
-                                   StreamWatchdog& watchdog)
+                                   StreamWatchdog& watchdog, PromptWorkers& prompt_workers, size_t inline_prompt_bytes)
     : manager_(manager),
       token_check_(token_check),
       admin_check_(admin_check),
       metrics_(std::move(metrics)),
-      watchdog_(watchdog) {}
+      watchdog_(watchdog),
+      prompt_workers_(prompt_workers),
+      inline_prompt_bytes_(inline_prompt_bytes) {}
 
 std::string InferenceService::RequestId(const v1::GenerateRequest& request) {
   const std::string& given = request.request_id();
@@ -67,14 +69,35 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(grpc:
     stream->Refuse(service::ToGrpcStatus(translated.status()));
     return stream.get();
   }
-  auto submitted = manager_.Submit(request->model(), request->version(), *std::move(translated), stream);
+  if (translated->prompt.size() <= inline_prompt_bytes_) {
+    Submit(stream, request->model(), request->version(), *std::move(translated));
+    return stream.get();
+  }
+  const bool posted = prompt_workers_.TryPost(
+      [this, stream, model = request->model(), version = request->version(),
+       generation = *std::move(translated)]() mutable { Submit(stream, model, version, std::move(generation)); });
+  if (!posted) {
+    stream->Refuse(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("request ", id, ": ", prompt_workers_.max_pending(),
+                     " long prompts are already waiting to be tokenized, the limit (--max-pending-prompts)")));
+  }
+  return stream.get();
+}
+
+void InferenceService::Submit(const std::shared_ptr<GenerateStream>& stream, const std::string& model, uint64_t version,
+                              GenerationRequest request) {
+  if (stream->Cancelled()) {  // gone while its prompt waited for a worker: not worth tokenizing
+    stream->Refuse(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled before its prompt was tokenized"));
+    return;
+  }
+  auto submitted = manager_.Submit(model, version, std::move(request), stream);
   if (!submitted.ok()) {
     stream->Refuse(service::ToGrpcStatus(submitted.status()));
-    return stream.get();
+    return;
   }
   stream->Begin(submitted->first, submitted->second->label());
   watchdog_.Watch(stream);
-  return stream.get();
 }
 
 grpc::ServerUnaryReactor* InferenceService::ListModels(grpc::CallbackServerContext* context,

@@ -15,6 +15,7 @@
 #include "service/inference_server/inference_service.h"
 #include "service/inference_server/metrics.h"
 #include "service/inference_server/model_manager.h"
+#include "service/inference_server/prompt_workers.h"
 #include "service/inference_server/stream_watchdog.h"
 #include "spdlog/spdlog.h"
 
@@ -68,7 +69,9 @@ class ServerImpl : public Server {
         std::make_unique<ModelManager>(ModelStore(options.store), *engine_, std::move(manager_options),
                                        [this](const std::string& model, bool serving) { SetHealth(model, serving); });
     watchdog_ = std::make_unique<StreamWatchdog>(Milliseconds(options.write_timeout_seconds));
-    service_ = std::make_unique<InferenceService>(*manager_, token_check_, admin_check_, metrics_, *watchdog_);
+    prompt_workers_ = std::make_unique<PromptWorkers>(options.prompt_threads, options.max_pending_prompts);
+    service_ = std::make_unique<InferenceService>(*manager_, token_check_, admin_check_, metrics_, *watchdog_,
+                                                  *prompt_workers_, static_cast<size_t>(options.inline_prompt_bytes));
 
     NIBBLE_ASSIGN_OR_RETURN(
         grpc_, service::GrpcEndpoint::Start(options.listen, std::move(credentials), options.connection,
@@ -118,6 +121,7 @@ class ServerImpl : public Server {
   const std::shared_ptr<prometheus::Collectable> process_metrics_ = service::MakeProcessMetrics();
   std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<StreamWatchdog> watchdog_;
+  std::unique_ptr<PromptWorkers> prompt_workers_;  // after what its tasks use, before the service
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<service::GrpcEndpoint> grpc_;
   grpc::HealthCheckServiceInterface* health_ = nullptr;

@@ -61,6 +61,22 @@ void RegisterServerFlags(CLI::App& app, ServerOptions& o) {
       ->envname("NIBBLE_MAX_SEQS")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--prompt-threads", o.prompt_threads,
+                 "Threads that tokenize text prompts longer than --inline-prompt-bytes (off the gRPC threads)")
+      ->envname("NIBBLE_PROMPT_THREADS")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--max-pending-prompts", o.max_pending_prompts,
+                 "Long text prompts queued for or being tokenized; more are RESOURCE_EXHAUSTED at once")
+      ->envname("NIBBLE_MAX_PENDING_PROMPTS")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--inline-prompt-bytes", o.inline_prompt_bytes,
+                 "Text prompts up to this many bytes are tokenized on the RPC's own thread; longer ones on the "
+                 "prompt threads")
+      ->envname("NIBBLE_INLINE_PROMPT_BYTES")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--kv-blocks", o.kv_blocks, "KV cache blocks of 16 tokens per model (0: max-seqs full contexts)")
       ->envname("NIBBLE_KV_BLOCKS")
       ->check(CLI::NonNegativeNumber)

@@ -24,6 +24,11 @@ struct ServerOptions {
   int32_t max_queue = 256;  // --max-queue, NIBBLE_MAX_QUEUE: waiting requests per model (RESOURCE_EXHAUSTED beyond)
   double queue_timeout_seconds = 0;  // --queue-timeout, NIBBLE_QUEUE_TIMEOUT: longest wait for a batch seat; 0: none
   int32_t max_seqs = 64;             // --max-seqs, NIBBLE_MAX_SEQS: sequences one decode step runs (batch seats)
+  int32_t prompt_threads = 2;        // --prompt-threads, NIBBLE_PROMPT_THREADS: threads that tokenize long text prompts
+  int32_t max_pending_prompts = 64;  // --max-pending-prompts, NIBBLE_MAX_PENDING_PROMPTS: long prompts queued or
+                                     // being tokenized (RESOURCE_EXHAUSTED beyond)
+  int32_t inline_prompt_bytes = 4096;  // --inline-prompt-bytes, NIBBLE_INLINE_PROMPT_BYTES: longer text prompts go
+                                       // to the prompt threads; shorter ones are tokenized on the RPC's thread
   int32_t kv_blocks = 0;  // --kv-blocks, NIBBLE_KV_BLOCKS: KV cache blocks of 16 tokens; 0: max-seqs full contexts
   double write_timeout_seconds = 30;  // --write-timeout, NIBBLE_WRITE_TIMEOUT: a stream whose client has not read
                                       // for this long is cancelled; 0: never

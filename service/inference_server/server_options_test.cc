@@ -39,6 +39,9 @@ TEST(ServerOptionsTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(options.metrics_listen, "");
   EXPECT_EQ(options.admin_token_file, "");
   EXPECT_FALSE(options.allow_loopback_admin);
+  EXPECT_EQ(options.prompt_threads, 2);
+  EXPECT_EQ(options.max_pending_prompts, 64);
+  EXPECT_EQ(options.inline_prompt_bytes, 4096);
   EXPECT_TRUE(ValidateServerOptions(options).ok());
 }
 
@@ -53,7 +56,13 @@ TEST(ServerOptionsTest, EveryFlagReadsItsEnvironmentVariableAndTheFlagWins) {
   setenv("NIBBLE_MAX_SEQS", "3", 1);
   setenv("NIBBLE_PIN", "a:1,b:2", 1);
   setenv("NIBBLE_ALLOW_LOOPBACK_ADMIN", "true", 1);
+  setenv("NIBBLE_PROMPT_THREADS", "4", 1);
+  setenv("NIBBLE_MAX_PENDING_PROMPTS", "5", 1);
+  setenv("NIBBLE_INLINE_PROMPT_BYTES", "0", 1);
   ServerOptions options = Parse({});
+  EXPECT_EQ(options.prompt_threads, 4);
+  EXPECT_EQ(options.max_pending_prompts, 5);
+  EXPECT_EQ(options.inline_prompt_bytes, 0);
   EXPECT_TRUE(options.allow_loopback_admin);
   EXPECT_EQ(options.store, "/env-store");
   EXPECT_EQ(options.listen, "127.0.0.1:9000");
@@ -67,9 +76,10 @@ TEST(ServerOptionsTest, EveryFlagReadsItsEnvironmentVariableAndTheFlagWins) {
   options = Parse({"--max-queue", "9", "--store", "/flag-store"});
   EXPECT_EQ(options.max_queue, 9);
   EXPECT_EQ(options.store, "/flag-store");
-  for (const char* name : {"NIBBLE_STORE", "NIBBLE_LISTEN", "NIBBLE_METRICS_PORT", "NIBBLE_BACKEND", "NIBBLE_MAX_QUEUE",
-                           "NIBBLE_DRAIN_TIMEOUT", "NIBBLE_POLL_INTERVAL", "NIBBLE_MAX_SEQS", "NIBBLE_PIN",
-                           "NIBBLE_ALLOW_LOOPBACK_ADMIN"}) {
+  for (const char* name :
+       {"NIBBLE_STORE", "NIBBLE_LISTEN", "NIBBLE_METRICS_PORT", "NIBBLE_BACKEND", "NIBBLE_MAX_QUEUE",
+        "NIBBLE_DRAIN_TIMEOUT", "NIBBLE_POLL_INTERVAL", "NIBBLE_MAX_SEQS", "NIBBLE_PIN", "NIBBLE_ALLOW_LOOPBACK_ADMIN",
+        "NIBBLE_PROMPT_THREADS", "NIBBLE_MAX_PENDING_PROMPTS", "NIBBLE_INLINE_PROMPT_BYTES"}) {
     unsetenv(name);
   }
 }
@@ -77,6 +87,9 @@ TEST(ServerOptionsTest, EveryFlagReadsItsEnvironmentVariableAndTheFlagWins) {
 TEST(ServerOptionsTest, BadValuesAreRefusedNamingTheFlag) {
   EXPECT_THROW(Parse({"--store", "s", "--backend", "tpu"}), CLI::ValidationError);
   EXPECT_THROW(Parse({"--store", "s", "--max-queue", "0"}), CLI::ValidationError);
+  EXPECT_THROW(Parse({"--store", "s", "--prompt-threads", "0"}), CLI::ValidationError);
+  EXPECT_THROW(Parse({"--store", "s", "--max-pending-prompts", "0"}), CLI::ValidationError);
+  EXPECT_THROW(Parse({"--store", "s", "--inline-prompt-bytes", "-1"}), CLI::ValidationError);
   EXPECT_THROW(Parse({}), CLI::RequiredError);
   ServerOptions options = Parse({"--store", "s", "--listen", "nohostport"});
   EXPECT_THAT(ValidateServerOptions(options).message(), HasSubstr("--listen"));

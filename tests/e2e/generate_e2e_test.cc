@@ -492,5 +492,44 @@ TEST_F(BusyServerTest, ExpiredDeadlineIsDeadlineExceeded) {
   }));
 }
 
+// --inline-prompt-bytes 0: every text prompt is submitted from the prompt threads (as a long one is), off
+// gRPC's threads. The streams are those of the handler's own thread; the refusals after tokenizing too.
+TEST(PromptWorkersServerTest, PromptsSubmittedFromThePromptThreadsStreamAsFromTheHandler) {
+  if (!StoriesDir()) GTEST_SKIP() << "stories260K not found in ../shared (set NIBBLE_SHARED)";
+  testing::TempDir store;
+  ASSERT_TRUE(PublishStories(store.path()).ok());
+  server::ServerOptions inline_options = LoopbackOptions(store.path());
+  server::ServerOptions worker_options = inline_options;
+  worker_options.inline_prompt_bytes = 0;
+  worker_options.prompt_threads = 1;
+  auto inline_server = StartServer(inline_options);
+  auto worker_server = StartServer(worker_options);
+  ASSERT_TRUE(inline_server.ok()) << inline_server.status();
+  ASSERT_TRUE(worker_server.ok()) << worker_server.status();
+
+  const StreamResult expected = RunStream(*inline_server->stub, GreedyRequest(kQuotePrompt, 60));
+  ASSERT_TRUE(expected.status.ok()) << expected.status.error_message();
+  std::vector<StreamResult> results(8);
+  std::vector<std::thread> clients;
+  for (StreamResult& result : results) {
+    clients.emplace_back([&] { result = RunStream(*worker_server->stub, GreedyRequest(kQuotePrompt, 60)); });
+  }
+  for (std::thread& client : clients) client.join();
+  for (const StreamResult& result : results) {
+    ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+    EXPECT_EQ(result.tokens(), expected.tokens());
+    EXPECT_EQ(result.text(), expected.text());
+  }
+
+  // 700 words fit the byte bound (room x the longest piece) and tokenize to more tokens than the room.
+  std::string words;
+  for (int i = 0; i < 700; ++i) words += "cat ";
+  const StreamResult too_long = RunStream(*worker_server->stub, GreedyRequest(words, 16));
+  EXPECT_EQ(too_long.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(too_long.status.error_message(), HasSubstr("tokens"));
+  const StreamResult after = RunStream(*worker_server->stub, GreedyRequest(kQuotePrompt, 60));
+  EXPECT_EQ(after.tokens(), expected.tokens()) << "the prompt thread serves on after a refusal";
+}
+
 }  // namespace
 }  // namespace nibble::e2e
