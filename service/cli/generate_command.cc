@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/base/file_io.h"
 #include "service/cli/generate_options.h"
 #include "service/cli/offline_commands.h"
 #include "service/cli/server_commands.h"
@@ -21,10 +22,16 @@ struct Flags {
   client::ConnectionOptions connection;
   CLI::Option* backend_option = nullptr;
   CLI::Option* store_option = nullptr;
+  std::string prompt_file;                       // read into generate.prompt before running
   std::vector<CLI::Option*> connection_options;  // [0] is --server
 };
 
-absl::Status Run(const Flags& flags) {
+absl::Status Run(Flags& flags) {
+  if (!flags.prompt_file.empty()) {
+    absl::StatusOr<std::string> prompt = ReadTextFile(flags.prompt_file);
+    if (!prompt.ok()) return prompt.status();
+    flags.generate.prompt = *std::move(prompt);
+  }
   if (flags.connection.server.empty()) {
     if (absl::Status status = client::RejectGiven(flags.connection_options, "applies only with --server ADDR");
         !status.ok()) {
@@ -55,8 +62,12 @@ void RegisterGenerate(CLI::App& app, int& exit_code) {
                    "Locally: a model directory (Hugging Face layout). With --server: the model's name on the "
                    "server, NAME (the version it serves) or NAME:VERSION")
       ->required();
-  command->add_option("--prompt", options.prompt,
-                      "Prompt text; locally, empty starts from BOS (generation then stops at EOS or a new BOS)");
+  auto* prompt =
+      command->add_option("--prompt", options.prompt,
+                          "Prompt text; locally, empty starts from BOS (generation then stops at EOS or a new BOS)");
+  command->add_option("--prompt-file", flags->prompt_file, "Read the prompt text from this file instead")
+      ->check(CLI::ExistingFile)
+      ->excludes(prompt);
   command->add_option("--max-tokens", options.max_tokens, "Most tokens to generate")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/file_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -265,6 +266,19 @@ TEST_F(CliEndToEndTest, GreedyTextThroughTheServerIsTheOfflineText) {
   EXPECT_THAT(served.err, HasSubstr("TTFT"));
   EXPECT_THAT(served.err, HasSubstr("tokens/s"));
   EXPECT_THAT(served.err, HasSubstr(absl::StrCat(kModel, ":1]")));
+
+  // The same prompt from a file (prompts too long for one argument come this way).
+  const std::filesystem::path prompt_file = temp_->path() / "prompt.txt";
+  ASSERT_TRUE(WriteFileContents(prompt_file, kPrompt).ok());
+  const Output from_file =
+      Nibble({"generate", "--server", server_->address, "--model", kModel, "--prompt-file", prompt_file.string(),
+              "--max-tokens", "48", "--temperature", "0", "--stop-token-id", "1"});
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_EQ(from_file.out, offline.out);
+  const Output both = Nibble({"generate", "--server", server_->address, "--model", kModel, "--prompt", kPrompt,
+                              "--prompt-file", prompt_file.string()});
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_THAT(both.err, HasSubstr("excludes"));
 }
 
 TEST_F(CliEndToEndTest, ModelsListsTheModelAvailable) {
