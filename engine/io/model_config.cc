@@ -190,6 +190,14 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const json& object, const std::stri
   if (auto it = object.find("sliding_window"); it != object.end() && !it->is_null()) {
     NIBBLE_ASSIGN_OR_RETURN(config.sliding_window, IntField(object, source, "sliding_window"));
     if (*config.sliding_window <= 0) return FieldError(source, "sliding_window", "must be positive or null");
+  } else if (it == object.end() && config.architecture == Architecture::kMistral) {
+    config.sliding_window = kMistralDefaultSlidingWindow;  // transformers' MistralConfig default
+  }
+  NIBBLE_ASSIGN_OR_RETURN(const bool use_sliding_window, BoolField(object, source, "use_sliding_window", false));
+  if (use_sliding_window && config.architecture == Architecture::kQwen2) {
+    return FieldError(source, "use_sliding_window",
+                      "is true, which nibble does not support (transformers then windows the layers from "
+                      "max_window_layers on; nibble would attend to every key)");
   }
   if (auto it = object.find("quantization_config"); it != object.end() && !it->is_null()) {
     if (!it->is_object()) return FieldError(source, "quantization_config", "must be an object");

@@ -18,6 +18,9 @@ namespace nibble {
 
 enum class Architecture { kLlama, kMistral, kQwen2 };
 
+// transformers' MistralConfig default, which applies when a Mistral config.json has no "sliding_window" key.
+inline constexpr int64_t kMistralDefaultSlidingWindow = 4096;
+
 // Llama 3.1-style frequency-dependent RoPE scaling ("rope_type": "llama3").
 struct Llama3RopeScaling {
   double factor = 8.0;
@@ -56,9 +59,10 @@ struct ModelConfig {
   std::vector<int32_t> eos_token_ids = {2};
   std::string torch_dtype = "float16";
   std::optional<AwqConfig> awq;
-  // "sliding_window" as config.json has it (absent or null: none), written back as read. Only Mistral's is
-  // applied (attention_window); Qwen2's checkpoints carry one that transformers ignores without
-  // "use_sliding_window": true.
+  // "sliding_window" as config.json has it (null: none), written back as read; absent: none, except for
+  // Mistral, where transformers' default (kMistralDefaultSlidingWindow) applies. Only Mistral's is applied
+  // (attention_window); Qwen2's checkpoints carry one that transformers ignores without
+  // "use_sliding_window": true (which is refused: nibble does not window Qwen2's layers).
   std::optional<int64_t> sliding_window;
 
   int64_t q_size() const { return num_heads * head_dim; }

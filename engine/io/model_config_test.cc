@@ -80,6 +80,32 @@ TEST(ModelConfigTest, MistralSlidingWindowRoundTrips) {
   ASSERT_TRUE(without.ok()) << without.status();
   EXPECT_FALSE(without->sliding_window.has_value());
   EXPECT_FALSE(ModelConfigToJson(*without).contains("sliding_window"));
+
+  // No key at all: transformers' MistralConfig default, 4096, and written back so that transformers agrees.
+  object.erase("sliding_window");
+  const auto defaulted = ParseModelConfig(object, "config.json");
+  ASSERT_TRUE(defaulted.ok()) << defaulted.status();
+  EXPECT_EQ(defaulted->sliding_window, kMistralDefaultSlidingWindow);
+  EXPECT_EQ(defaulted->attention_window(), 4096);
+  EXPECT_EQ(ModelConfigToJson(*defaulted)["sliding_window"], 4096);
+  // Llama has no such default.
+  EXPECT_FALSE(ParseModelConfig(Llama(), "config.json")->sliding_window.has_value());
+}
+
+TEST(ModelConfigTest, QwenSlidingWindowIsIgnoredUnlessUsedAndRefusedWhenUsed) {
+  json object = Llama();
+  object["architectures"] = {"Qwen2ForCausalLM"};
+  object["sliding_window"] = 131072;
+  object["use_sliding_window"] = false;
+  const auto ignored = ParseModelConfig(object, "config.json");
+  ASSERT_TRUE(ignored.ok()) << ignored.status();
+  EXPECT_EQ(ignored->attention_window(), 0);
+  object["use_sliding_window"] = true;
+  const auto used = ParseModelConfig(object, "/m/config.json");
+  ASSERT_FALSE(used.ok());
+  EXPECT_EQ(used.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(used.status().message().find("/m/config.json"), absl::string_view::npos) << used.status();
+  EXPECT_NE(used.status().message().find("use_sliding_window"), absl::string_view::npos) << used.status();
 }
 
 struct BadConfig {

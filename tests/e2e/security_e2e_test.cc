@@ -285,6 +285,25 @@ TEST_F(SecurityTest, ReflectionNeedsTheTokenOfTheServiceItDescribes) {
   ASSERT_TRUE(response.has_error_response());
   EXPECT_EQ(response.error_response().error_code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
   EXPECT_LT(response.error_response().error_message().size(), 300u);  // a short prefix of the name, not 5000 bytes
+
+  // A request that asks for nothing is INVALID_ARGUMENT; extension numbers of a known type (nibble's messages
+  // have none) and of an unknown one.
+  ASSERT_TRUE(stream->Write(reflection::ServerReflectionRequest()));
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_TRUE(response.has_error_response()) << response.DebugString();
+  EXPECT_EQ(response.error_response().error_code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  request.set_all_extension_numbers_of_type("nibble.v1.GenerateRequest");
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_TRUE(response.has_all_extension_numbers_response()) << response.DebugString();
+  EXPECT_EQ(response.all_extension_numbers_response().base_type_name(), "nibble.v1.GenerateRequest");
+  EXPECT_EQ(response.all_extension_numbers_response().extension_number_size(), 0);
+  request.set_all_extension_numbers_of_type("nibble.v1.NoSuchMessage");
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_TRUE(response.has_error_response()) << response.DebugString();
+  EXPECT_EQ(response.error_response().error_code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  EXPECT_THAT(response.error_response().error_message(), ::testing::HasSubstr("NoSuchMessage"));
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
 }
