@@ -4,6 +4,7 @@
 #include "service/cli/generate_command.h"
 #include "service/cli/jobs_command.h"
 #include "service/cli/offline_commands.h"
+#include "service/cli/publish_command.h"
 #include "service/cli/quantize_command.h"
 #include "service/cli/server_commands.h"
 #include "service/cli/tokenize_command.h"
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   nibble::cli::RegisterJobs(app, exit_code);
   nibble::cli::RegisterModels(app, exit_code);
   nibble::cli::RegisterPerplexity(app, exit_code);
+  nibble::cli::RegisterPublish(app, exit_code);
   nibble::cli::RegisterQuantize(app, exit_code);
   nibble::cli::RegisterTokenize(app, exit_code);
   CLI11_PARSE(app, argc, argv);

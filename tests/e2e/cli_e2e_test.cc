@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <regex>
@@ -355,6 +356,52 @@ TEST_F(CliEndToEndTest, QuantizeRunsHereWithoutServerAndRefusesTheOtherModesFlag
 
 // The job commands call nibble.v1.Quantizer on the connection's channel: a nibble-server, which serves only
 // Inference, answers UNIMPLEMENTED, reported with the server and the RPC like every other call's error.
+// An AWQ checkpoint made elsewhere (here: a local quantize's artifact without its manifest, as a hub gives it)
+// enters the running server's store through `nibble publish` and is served; with a NaN scale it is refused and
+// nothing is published.
+TEST_F(CliEndToEndTest, PublishPutsAnAwqCheckpointIntoTheStoreAndTheServerServesIt) {
+  const std::filesystem::path made = temp_->path() / "made-elsewhere";
+  const Output quantized = Nibble({"quantize", "--model", hf_dir_.string(), "--method", "rtn", "--group-size", "32",
+                                   "--store", made.string(), "--name", "q", "--backend", "cpu"});
+  ASSERT_EQ(quantized.exit_code, 0) << quantized.err;
+  const std::filesystem::path hub = temp_->path() / "hub-download";
+  std::filesystem::copy(made / "q" / "1", hub);
+  std::filesystem::remove(hub / "nibble.json");
+
+  const std::filesystem::path store = temp_->path() / "store";
+  const Output published = Nibble({"publish", hub.string(), "--store", store.string(), "--name", "from-hub"});
+  ASSERT_EQ(published.exit_code, 0) << published.err;
+  EXPECT_THAT(published.out, HasSubstr((store / "from-hub" / "1").string()));
+  const Output local = Nibble({"generate", "--model", "from-hub:1", "--store", store.string(), "--prompt", kPrompt,
+                               "--max-tokens", "32", "--backend", "cpu"});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  Output served;
+  for (int attempt = 0; attempt < 100; ++attempt) {  // the server finds the new model at its next poll
+    served = Nibble({"generate", "--server", server_->address, "--model", "from-hub", "--prompt", kPrompt,
+                     "--max-tokens", "32", "--temperature", "0", "--stop-token-id", "1"});
+    if (served.exit_code == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(served.exit_code, 0) << served.err;
+  EXPECT_EQ(served.out, local.out);
+
+  // The same checkpoint with one scale NaN (fp16 0x7E00 written over the first of q_proj's scales in layer 0).
+  const std::filesystem::path broken = temp_->path() / "broken-download";
+  std::filesystem::copy(hub, broken);
+  std::string weights = ReadTextFile(broken / "model.safetensors").value();
+  uint64_t header_bytes = 0;
+  std::memcpy(&header_bytes, weights.data(), sizeof(header_bytes));  // little-endian, as safetensors is
+  const nlohmann::json header = nlohmann::json::parse(weights.substr(8, header_bytes));
+  const uint64_t offset = header.at("model.layers.0.self_attn.q_proj.scales").at("data_offsets").at(0);
+  weights[8 + header_bytes + offset] = '\x00';
+  weights[8 + header_bytes + offset + 1] = '\x7E';
+  ASSERT_TRUE(WriteFileContents(broken / "model.safetensors", weights).ok());
+  const Output refused = Nibble({"publish", broken.string(), "--store", store.string(), "--name", "from-hub"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("model.layers.0.self_attn.q_proj.scales holds a non-finite value"));
+  EXPECT_FALSE(std::filesystem::exists(store / "from-hub" / "2"));
+}
+
 TEST_F(CliEndToEndTest, JobCommandsCallTheQuantizerServiceAndReportItsStatus) {
   const Output list = Nibble({"jobs", "list", "--server", server_->address});
   EXPECT_EQ(list.exit_code, 1);
