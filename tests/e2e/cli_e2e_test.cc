@@ -367,11 +367,20 @@ TEST_F(CliEndToEndTest, PublishPutsAnAwqCheckpointIntoTheStoreAndTheServerServes
   const std::filesystem::path hub = temp_->path() / "hub-download";
   std::filesystem::copy(made / "q" / "1", hub);
   std::filesystem::remove(hub / "nibble.json");
+  // Older AutoAWQ checkpoints carry their quantization in a legacy quant_config.json instead of config.json.
+  nlohmann::json config = nlohmann::json::parse(ReadTextFile(hub / "config.json").value());
+  ASSERT_TRUE(config.contains("quantization_config"));
+  config.erase("quantization_config");
+  ASSERT_TRUE(WriteFileContents(hub / "config.json", config.dump(2)).ok());
+  const nlohmann::json legacy = {{"zero_point", true}, {"q_group_size", 32}, {"w_bit", 4}, {"version", "GEMM"}};
+  ASSERT_TRUE(WriteFileContents(hub / "quant_config.json", legacy.dump(2)).ok());
 
   const std::filesystem::path store = temp_->path() / "store";
   const Output published = Nibble({"publish", hub.string(), "--store", store.string(), "--name", "from-hub"});
   ASSERT_EQ(published.exit_code, 0) << published.err;
   EXPECT_THAT(published.out, HasSubstr((store / "from-hub" / "1").string()));
+  const nlohmann::json manifest = nlohmann::json::parse(ReadTextFile(store / "from-hub" / "1" / "nibble.json").value());
+  EXPECT_EQ(manifest["quantization"]["group_size"], 32) << "read from quant_config.json";
   const Output local = Nibble({"generate", "--model", "from-hub:1", "--store", store.string(), "--prompt", kPrompt,
                                "--max-tokens", "32", "--backend", "cpu"});
   ASSERT_EQ(local.exit_code, 0) << local.err;
