@@ -48,7 +48,8 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> TokenizeDocuments(const Tokeni
   for (size_t i = 0; i < documents.size(); ++i) {
     absl::StatusOr<std::vector<int32_t>> ids = tokenizer.Encode(documents[i]);
     if (!ids.ok()) return absl::InvalidArgumentError(absl::StrCat("document ", i, ": ", ids.status().message()));
-    std::vector<int32_t> tokens = {tokenizer.bos_id()};
+    std::vector<int32_t> tokens;
+    if (tokenizer.bos_id() >= 0) tokens.push_back(tokenizer.bos_id());
     tokens.insert(tokens.end(), ids->begin(), ids->end());
     tokenized.push_back(std::move(tokens));
   }

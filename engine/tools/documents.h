@@ -22,7 +22,8 @@ std::vector<std::string> SplitDocuments(absl::string_view text, absl::string_vie
 // object with that string field is InvalidArgument naming the line number.
 absl::StatusOr<std::vector<std::string>> JsonlDocuments(absl::string_view text, absl::string_view field = "text");
 
-// Each document as [BOS] + its token ids (the perplexity and calibration protocol); invalid UTF-8 is
+// Each document as [BOS] + its token ids (the perplexity and calibration protocol), without the BOS when the
+// tokenizer adds none (bos_id() -1, as a tokenizer.json whose post-processor adds no BOS); invalid UTF-8 is
 // InvalidArgument naming the document's index.
 absl::StatusOr<std::vector<std::vector<int32_t>>> TokenizeDocuments(const Tokenizer& tokenizer,
                                                                     const std::vector<std::string>& documents);
