@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   nibble::cli::RegisterGenerate(app, exit_code);
   nibble::cli::RegisterJobs(app, exit_code);
   nibble::cli::RegisterModels(app, exit_code);
+  nibble::cli::RegisterHealth(app, exit_code);
   nibble::cli::RegisterPerplexity(app, exit_code);
   nibble::cli::RegisterPublish(app, exit_code);
   nibble::cli::RegisterQuantize(app, exit_code);

@@ -1,5 +1,6 @@
 #include "service/cli/server_commands.h"
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -94,6 +95,29 @@ absl::Status RunModels(const client::ConnectionOptions& options) {
   return absl::OkStatus();
 }
 
+// grpc.health.v1 Check of `service` ("" for the whole server): prints its status; OK only for SERVING.
+absl::Status RunHealth(const client::ConnectionOptions& options, const std::string& service) {
+  absl::StatusOr<client::Connection> connection = client::Connection::Open(options);
+  if (!connection.ok()) return connection.status();
+  grpc::ClientContext context;
+  connection->Prepare(context);
+  if (options.timeout_seconds <= 0) {  // a probe must not hang: 5 s unless --timeout says otherwise
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  }
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = connection->health().Check(&context, request, &response);
+  if (!status.ok()) return connection->CallStatus(status, "Health.Check");
+  const std::string name = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
+  std::cout << (service.empty() ? "server" : service) << ": " << name << "\n";
+  if (response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+    return absl::UnavailableError(
+        absl::StrCat(connection->server(), ": ", service.empty() ? "the server" : service, " is ", name));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RunServerGenerate(const GenerateOptions& options, const client::ConnectionOptions& connection_options) {
@@ -119,6 +143,26 @@ void RegisterModels(CLI::App& app, int& exit_code) {
   client::AddConnectionFlags(*command, *options, /*server_required=*/true);
   command->callback([options, &exit_code] {
     if (absl::Status status = RunModels(*options); !status.ok()) exit_code = client::ReportError(status);
+  });
+}
+
+void RegisterHealth(CLI::App& app, int& exit_code) {
+  auto* command = app.add_subcommand(
+      "health",
+      "Ask a nibble-server or nibble-quantizer whether it serves (grpc.health.v1 Check): prints SERVING and exits "
+      "0, or prints the status and exits non-zero; for probes (the images' HEALTHCHECK)");
+  struct Options {
+    client::ConnectionOptions connection;
+    std::string service;
+  };
+  auto options = std::make_shared<Options>();
+  client::AddConnectionFlags(*command, options->connection, /*server_required=*/true);
+  command->add_option("--service", options->service,
+                      "A model's name on nibble-server, or a service name; empty: the whole server");
+  command->callback([options, &exit_code] {
+    if (absl::Status status = RunHealth(options->connection, options->service); !status.ok()) {
+      exit_code = client::ReportError(status);
+    }
   });
 }
 

@@ -1,6 +1,7 @@
 // The `nibble` subcommands that talk to a nibble server (connection flags: service/client/connection_flags.h):
 //   nibble generate --server ADDR --model NAME[:N] ...   (generate_command.h chooses this mode)
 //   nibble models --server ADDR                          the models, their versions and load states
+//   nibble health --server ADDR [--service S]            grpc.health.v1 Check (nibble-quantizer too)
 // Failures are statuses carrying the gRPC code and a message naming the server and the RPC.
 #pragma once
 
@@ -18,5 +19,6 @@ namespace nibble::cli {
 absl::Status RunServerGenerate(const GenerateOptions& options, const client::ConnectionOptions& connection);
 
 void RegisterModels(CLI::App& app, int& exit_code);
+void RegisterHealth(CLI::App& app, int& exit_code);
 
 }  // namespace nibble::cli

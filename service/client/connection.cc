@@ -74,6 +74,7 @@ Connection::Connection(ConnectionOptions options, std::shared_ptr<grpc::Channel>
       channel_(std::move(channel)),
       inference_(v1::Inference::NewStub(channel_)),
       quantizer_(v1::Quantizer::NewStub(channel_)),
+      health_(grpc::health::v1::Health::NewStub(channel_)),
       token_(std::move(token)) {}
 
 void Connection::Prepare(grpc::ClientContext& context) const {

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "nibble/v1/inference.grpc.pb.h"
@@ -40,6 +41,7 @@ class Connection {
   const std::string& server() const { return options_.server; }
   v1::Inference::Stub& inference() const { return *inference_; }
   v1::Quantizer::Stub& quantizer() const { return *quantizer_; }
+  grpc::health::v1::Health::Stub& health() const { return *health_; }
 
   // Prepares `context` for one call: the bearer token and the deadline (when the options set a timeout).
   void Prepare(grpc::ClientContext& context) const;
@@ -55,6 +57,7 @@ class Connection {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Inference::Stub> inference_;
   std::unique_ptr<v1::Quantizer::Stub> quantizer_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
   std::string token_;
 };
 

@@ -288,6 +288,24 @@ TEST_F(CliEndToEndTest, ModelsListsTheModelAvailable) {
   EXPECT_THAT(models.out, ::testing::ContainsRegex(absl::StrCat(kModel, " +1 +available +yes")));
 }
 
+// `nibble health`, the images' probe: SERVING exits 0, for the server, a served model and the quantizer; an
+// unknown model is NOT_FOUND and a dead address UNAVAILABLE, both non-zero.
+TEST_F(CliEndToEndTest, HealthAnswersForTheServerItsModelsAndTheQuantizer) {
+  const Output server = Nibble({"health", "--server", server_->address});
+  ASSERT_EQ(server.exit_code, 0) << server.err;
+  EXPECT_EQ(server.out, "server: SERVING\n");
+  const Output model = Nibble({"health", "--server", server_->address, "--service", kModel});
+  ASSERT_EQ(model.exit_code, 0) << model.err;
+  EXPECT_EQ(model.out, absl::StrCat(kModel, ": SERVING\n"));
+  EXPECT_EQ(Nibble({"health", "--server", quantizer_->address}).exit_code, 0);
+  const Output unknown = Nibble({"health", "--server", server_->address, "--service", "no-such-model"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("error: NOT_FOUND: "));
+  const Output dead = Nibble({"health", "--server", "127.0.0.1:1", "--timeout", "2"});
+  EXPECT_EQ(dead.exit_code, 1);
+  EXPECT_THAT(dead.err, HasSubstr("error: UNAVAILABLE: "));
+}
+
 TEST_F(CliEndToEndTest, ErrorsPrintTheStatusCodeAndExitNonZero) {
   const Output unknown =
       Nibble({"generate", "--server", server_->address, "--model", "no-such-model", "--prompt", "hello"});
