@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
+#include "engine/io/model_layout.h"
 
 namespace nibble {
 namespace {
@@ -43,20 +44,21 @@ absl::Status CheckLinear(const HostLinear& linear, const std::string& name) {
 }  // namespace
 
 absl::Status CheckFiniteWeights(const HostModel& model) {
-  NIBBLE_RETURN_IF_ERROR(CheckFinite(model.embedding, "model.embed_tokens.weight"));
+  NIBBLE_RETURN_IF_ERROR(CheckFinite(model.embedding, std::string(kEmbeddingName)));
   for (size_t i = 0; i < model.layers.size(); ++i) {
     const HostLayer& layer = model.layers[i];
-    const std::string prefix = absl::StrCat("model.layers.", i, ".");
-    NIBBLE_RETURN_IF_ERROR(CheckFinite(layer.attention_norm, prefix + "input_layernorm.weight"));
-    NIBBLE_RETURN_IF_ERROR(CheckFinite(layer.mlp_norm, prefix + "post_attention_layernorm.weight"));
-    const std::pair<const HostLinear*, const char*> linears[] = {
-        {&layer.q, "self_attn.q_proj"}, {&layer.k, "self_attn.k_proj"}, {&layer.v, "self_attn.v_proj"},
-        {&layer.o, "self_attn.o_proj"}, {&layer.gate, "mlp.gate_proj"}, {&layer.up, "mlp.up_proj"},
-        {&layer.down, "mlp.down_proj"}};
-    for (const auto& [linear, name] : linears) NIBBLE_RETURN_IF_ERROR(CheckLinear(*linear, prefix + name));
+    const std::string prefix = LayerPrefix(static_cast<int64_t>(i));
+    for (const DecoderNorm& norm : kDecoderNorms) {
+      NIBBLE_RETURN_IF_ERROR(CheckFinite(layer.*norm.member, absl::StrCat(prefix, norm.module, ".weight")));
+    }
+    for (const DecoderLinear& linear : DecoderLinears(model.config)) {
+      NIBBLE_RETURN_IF_ERROR(CheckLinear(layer.*linear.member, absl::StrCat(prefix, linear.module)));
+    }
   }
-  NIBBLE_RETURN_IF_ERROR(CheckFinite(model.final_norm, "model.norm.weight"));
-  if (!model.config.tie_word_embeddings) NIBBLE_RETURN_IF_ERROR(CheckFinite(model.lm_head, "lm_head.weight"));
+  NIBBLE_RETURN_IF_ERROR(CheckFinite(model.final_norm, std::string(kFinalNormName)));
+  if (!model.config.tie_word_embeddings) {
+    NIBBLE_RETURN_IF_ERROR(CheckFinite(model.lm_head, std::string(kLmHeadName)));
+  }
   return absl::OkStatus();
 }
 

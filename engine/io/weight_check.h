@@ -8,7 +8,8 @@
 namespace nibble {
 
 // OK when every float tensor (embedding, norms, dense weights, biases, AWQ scales, lm_head) holds only finite
-// values; otherwise InvalidArgument naming the tensor (its Hugging Face name), the element and the value.
+// values; otherwise InvalidArgument naming the tensor (its Hugging Face name, as model_layout.h spells it), the element
+// and the value.
 absl::Status CheckFiniteWeights(const HostModel& model);
 
 }  // namespace nibble
